@@ -1,0 +1,66 @@
+/**
+ * The database, as DESIGN.md "Data" fixes it: SQL functions are the write API and the
+ * read API, called through one typed `rpc(name, args, schema)`.
+ *
+ * Backend, from the environment (lib/env.ts): SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY →
+ * supabase-js; DATABASE_URL → pg. The embedded Postgres is started by the launcher
+ * (lib/launch.ts), which hands Next its DATABASE_URL, so the app only sees these two.
+ */
+import type { ZodType } from "zod";
+import { env } from "../env";
+import { toDomainError } from "./errors";
+
+export { DomainError } from "./errors";
+
+export interface RpcBackend {
+  kind: "pg" | "supabase";
+  /** Call `public.<name>` with named arguments; resolves to its JSON result. */
+  rpc(name: string, args: Record<string, unknown>): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+let backend: RpcBackend | undefined;
+let pending: Promise<RpcBackend> | undefined;
+
+async function makeBackend(): Promise<RpcBackend> {
+  const e = env();
+  if (e.SUPABASE_URL && e.SUPABASE_SERVICE_ROLE_KEY) {
+    const { createSupabaseBackend } = await import("./supabase");
+    return createSupabaseBackend(e.SUPABASE_URL, e.SUPABASE_SERVICE_ROLE_KEY);
+  }
+  if (e.DATABASE_URL) {
+    const { createPgBackend } = await import("./pg");
+    return createPgBackend(e.DATABASE_URL);
+  }
+  throw new Error(
+    "No database configured: set DATABASE_URL or SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY, or start with `npm run dev`, which starts an embedded Postgres.",
+  );
+}
+
+/** The process-wide backend (made on first use). */
+export function getBackend(): Promise<RpcBackend> {
+  if (backend) return Promise.resolve(backend);
+  pending ??= makeBackend().then((b) => (backend = b));
+  return pending;
+}
+
+/**
+ * Call the SQL function `public.<name>` and parse its result with `schema`.
+ * Throws DomainError (status 400/403/404/409, user-facing message) when the function
+ * refuses the input; any other error propagates (routes answer 5xx).
+ */
+export async function rpc<T>(
+  name: string,
+  args: Record<string, unknown>,
+  schema: ZodType<T>,
+  db?: RpcBackend,
+): Promise<T> {
+  const b = db ?? (await getBackend());
+  let data: unknown;
+  try {
+    data = await b.rpc(name, args);
+  } catch (err) {
+    throw toDomainError(err);
+  }
+  return schema.parse(data);
+}

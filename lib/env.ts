@@ -1,0 +1,62 @@
+/**
+ * The environment, parsed once with zod (DESIGN.md "Stack"). The standard Whop names
+ * work as-is: NEXT_PUBLIC_WHOP_APP_ID, WHOP_API_KEY, WHOP_WEBHOOK_SECRET (the secret as
+ * Whop's dashboard shows it), and the SDK's own WHOP_BASE_URL and
+ * WHOP_USER_TOKEN_PUBLIC_KEY (a JWK as JSON).
+ *
+ * Demo mode = no WHOP_API_KEY: the launcher (lib/launch.ts) then supplies a local Whop
+ * sandbox URL, a generated token key pair and webhook secret. With a real key set, no
+ * demo feature is reachable.
+ */
+import { z } from "zod";
+
+const optional = z
+  .string()
+  .optional()
+  .transform((v) => (v && v.trim() !== "" ? v.trim() : undefined));
+
+const schema = z.object({
+  NEXT_PUBLIC_WHOP_APP_ID: optional,
+  WHOP_API_KEY: optional,
+  WHOP_WEBHOOK_SECRET: optional,
+  WHOP_BASE_URL: optional.pipe(z.url().optional()),
+  WHOP_USER_TOKEN_PUBLIC_KEY: optional,
+  APP_URL: optional.pipe(z.url().optional()),
+  DATABASE_URL: optional,
+  SUPABASE_URL: optional.pipe(z.url().optional()),
+  SUPABASE_SERVICE_ROLE_KEY: optional,
+  CRON_SECRET: optional,
+  DEMO_USER_TOKEN_PRIVATE_KEY: optional,
+});
+
+export type Env = z.infer<typeof schema> & {
+  /** true when no WHOP_API_KEY is set */
+  demo: boolean;
+  /** public base URL of the app, no trailing slash (APP_URL, default http://localhost:3000) */
+  appUrl: string;
+  /** NEXT_PUBLIC_WHOP_APP_ID, or the demo app id in demo mode */
+  appId: string;
+};
+
+export const DEMO_APP_ID = "app_referly_demo";
+
+let cached: Env | undefined;
+
+/** The parsed environment. Throws a readable error listing the bad variables. */
+export function env(): Env {
+  if (cached) return cached;
+  const parsed = schema.safeParse(process.env);
+  if (!parsed.success) {
+    throw new Error(`Invalid environment: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+  const e = parsed.data;
+  const demo = !e.WHOP_API_KEY;
+  if (!demo && !e.NEXT_PUBLIC_WHOP_APP_ID) throw new Error("Invalid environment: WHOP_API_KEY is set but NEXT_PUBLIC_WHOP_APP_ID is not");
+  cached = {
+    ...e,
+    demo,
+    appUrl: (e.APP_URL ?? "http://localhost:3000").replace(/\/+$/, ""),
+    appId: e.NEXT_PUBLIC_WHOP_APP_ID ?? DEMO_APP_ID,
+  };
+  return cached;
+}

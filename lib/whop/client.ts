@@ -1,0 +1,26 @@
+/**
+ * The one @whop/sdk client (DESIGN.md "Whop integration"):
+ * `new Whop({ appID, apiKey, webhookKey: btoa(WHOP_WEBHOOK_SECRET) })`. The SDK itself
+ * reads WHOP_BASE_URL (tests and demo point it at a local stand-in) and
+ * WHOP_USER_TOKEN_PUBLIC_KEY.
+ */
+import Whop from "@whop/sdk";
+import { env } from "../env";
+
+let client: Whop | undefined;
+
+export function whop(): Whop {
+  if (client) return client;
+  const e = env();
+  client = new Whop({
+    appID: e.appId,
+    // demo mode talks to the local sandbox, which ignores the key
+    apiKey: e.WHOP_API_KEY ?? "demo",
+    // Standard Webhooks keys are base64; Whop's secret is used as raw bytes
+    webhookKey: e.WHOP_WEBHOOK_SECRET ? btoa(e.WHOP_WEBHOOK_SECRET) : null,
+    baseURL: e.WHOP_BASE_URL,
+    maxRetries: 1,
+    timeout: 10_000,
+  });
+  return client;
+}

@@ -1,0 +1,184 @@
+/**
+ * A small local stand-in for the Whop API endpoints Referly calls, so the real
+ * @whop/sdk can be pointed at it (WHOP_BASE_URL = `<url>/api/v1`). Demo mode runs one
+ * (lib/launch.ts); tests run one and steer it over HTTP:
+ *   POST /__sandbox/state     merge {companies, experiences, users, access, fail}
+ *   GET  /__sandbox/requests  what the app sent (method, path, body)
+ * Endpoints: GET /users/:id, GET /users/:id/access/:resource, GET /experiences/:id,
+ * POST and GET /checkout_configurations, POST /transfers. Answers have the SDK's shapes.
+ */
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type AccessLevel = "admin" | "customer" | "no_access";
+
+export interface SandboxState {
+  companies: Record<string, { title: string }>;
+  experiences: Record<string, { companyId: string; name: string }>;
+  users: Record<string, { username: string; name: string | null }>;
+  /** access[companyId][userId]; experiences inherit their company's */
+  access: Record<string, Record<string, AccessLevel>>;
+  /** access for users not listed (demo buyers) */
+  defaultAccess: AccessLevel;
+  /** "POST /checkout_configurations" → answer this status with this message */
+  fail: Record<string, { status: number; message: string }>;
+  /** purchase_url = `${checkoutBaseUrl}/${id}` */
+  checkoutBaseUrl: string;
+}
+
+export interface SandboxRequest {
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+export interface Sandbox {
+  url: string;
+  /** base URL for the SDK: `${url}/api/v1` */
+  apiUrl: string;
+  state: SandboxState;
+  requests: SandboxRequest[];
+  close(): Promise<void>;
+}
+
+const now = () => new Date().toISOString();
+
+export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port = 0): Promise<Sandbox> {
+  const state: SandboxState = {
+    companies: {},
+    experiences: {},
+    users: {},
+    access: {},
+    defaultAccess: "no_access",
+    fail: {},
+    checkoutBaseUrl: "https://whop.com/checkout",
+    ...initial,
+  };
+  const requests: SandboxRequest[] = [];
+  const checkouts = new Map<string, Record<string, unknown>>();
+  const transfers = new Map<string, Record<string, unknown>>();
+
+  function answer(res: http.ServerResponse, status: number, body: unknown) {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  }
+
+  function accessOf(userId: string, resource: string): AccessLevel {
+    const companyId = state.experiences[resource]?.companyId ?? resource;
+    if (!state.companies[companyId]) return "no_access";
+    return state.access[companyId]?.[userId] ?? state.defaultAccess;
+  }
+
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString("utf8");
+    let body: unknown = undefined;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      return answer(res, 400, { error: { message: "invalid json" } });
+    }
+    const url = new URL(req.url ?? "/", "http://sandbox");
+    const p = url.pathname;
+    const method = req.method ?? "GET";
+
+    if (p === "/__sandbox/state" && method === "POST") {
+      const patch = (body ?? {}) as Partial<SandboxState>;
+      for (const key of ["companies", "experiences", "users", "fail"] as const) {
+        if (patch[key]) Object.assign(state[key], patch[key]);
+      }
+      for (const [company, users] of Object.entries(patch.access ?? {})) {
+        state.access[company] = { ...state.access[company], ...users };
+      }
+      if (patch.defaultAccess) state.defaultAccess = patch.defaultAccess;
+      return answer(res, 200, { ok: true });
+    }
+    if (p === "/__sandbox/requests") return answer(res, 200, requests);
+
+    const api = p.replace(/^\/api\/v1/, "");
+    requests.push({ method, path: api, body });
+    const failure = state.fail[`${method} ${api.replace(/\/[^/]+$/, "")}`] ?? state.fail[`${method} ${api}`];
+    if (failure) return answer(res, failure.status, { error: { message: failure.message } });
+    if (req.headers.authorization !== undefined && !/^Bearer \S+/.test(req.headers.authorization)) {
+      return answer(res, 401, { error: { message: "bad api key" } });
+    }
+
+    let m: RegExpExecArray | null;
+    if ((m = /^\/users\/([^/]+)\/access\/([^/]+)$/.exec(api)) && method === "GET") {
+      const level = accessOf(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
+      return answer(res, 200, { access_level: level, has_access: level !== "no_access" });
+    }
+    if ((m = /^\/users\/([^/]+)$/.exec(api)) && method === "GET") {
+      const id = decodeURIComponent(m[1]);
+      const u = state.users[id];
+      return answer(res, 200, { id, username: u?.username ?? id, name: u?.name ?? null, bio: null, created_at: now() });
+    }
+    if ((m = /^\/experiences\/([^/]+)$/.exec(api)) && method === "GET") {
+      const id = decodeURIComponent(m[1]);
+      const exp = state.experiences[id];
+      if (!exp) return answer(res, 404, { error: { message: "experience not found" } });
+      const company = state.companies[exp.companyId];
+      return answer(res, 200, {
+        id,
+        name: exp.name,
+        app: { id: "app_referly", name: "Referly", icon: null },
+        company: { id: exp.companyId, title: company?.title ?? exp.companyId, route: exp.companyId },
+        created_at: now(),
+        image: null,
+        is_public: true,
+        order: null,
+        products: [],
+      });
+    }
+    if (api === "/checkout_configurations" && method === "POST") {
+      const b = (body ?? {}) as Record<string, unknown>;
+      if (typeof b.plan_id !== "string") return answer(res, 400, { error: { message: "plan_id is required" } });
+      const id = `ch_${randomUUID().replace(/-/g, "").slice(0, 16)}`;
+      const config = {
+        id,
+        account_id: "biz_sandbox",
+        created_at: now(),
+        updated_at: now(),
+        mode: "payment",
+        metadata: b.metadata ?? null,
+        plan: { id: b.plan_id },
+        purchase_url: `${state.checkoutBaseUrl}/${id}`,
+        redirect_url: b.redirect_url ?? null,
+      };
+      checkouts.set(id, config);
+      return answer(res, 200, config);
+    }
+    if ((m = /^\/checkout_configurations\/([^/]+)$/.exec(api)) && method === "GET") {
+      const config = checkouts.get(decodeURIComponent(m[1]));
+      return config ? answer(res, 200, config) : answer(res, 404, { error: { message: "checkout not found" } });
+    }
+    if (api === "/transfers" && method === "POST") {
+      const b = (body ?? {}) as Record<string, unknown>;
+      const key = typeof b.idempotence_key === "string" ? b.idempotence_key : randomUUID();
+      // the same idempotence key answers the same transfer, as Whop does
+      let t = transfers.get(key);
+      if (!t) {
+        t = { id: `xfer_${randomUUID().replace(/-/g, "").slice(0, 16)}`, ...b, created_at: now() };
+        transfers.set(key, t);
+      }
+      return answer(res, 200, t);
+    }
+    return answer(res, 404, { error: { message: `no sandbox route for ${method} ${api}` } });
+  });
+
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    apiUrl: `${url}/api/v1`,
+    state,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Who is looking (DESIGN.md "Whop integration"): every page and action reads the
+ * viewer from `verifyUserToken` on the request headers (x-whop-user-token, ES256, aud =
+ * app id) and checks access with `users.checkAccess`. Pages turn the errors into
+ * 401 ("open this app inside Whop") and 403 pages.
+ */
+import { headers } from "next/headers";
+import { forbidden, unauthorized } from "next/navigation";
+import { whop } from "./client";
+
+export interface Viewer {
+  userId: string;
+  companyId: string;
+  accessLevel: "admin" | "customer";
+  /** set for the member view */
+  experienceId?: string;
+}
+
+/** The verified user id from the request's Whop user token, or null. */
+export async function viewerUserId(h?: Headers): Promise<string | null> {
+  const hs = h ?? (await headers());
+  const payload = await whop().verifyUserToken(hs, { dontThrow: true });
+  return payload?.userId ?? null;
+}
+
+/**
+ * The member view's viewer: company from `experiences.retrieve`, any access
+ * (customer or admin). Calls unauthorized() (401) without a valid token and
+ * forbidden() (403) without access.
+ */
+export async function requireExperienceViewer(experienceId: string): Promise<Viewer> {
+  const userId = await viewerUserId();
+  if (!userId) unauthorized();
+  const [access, experience] = await Promise.all([
+    whop().users.checkAccess(experienceId, { id: userId }),
+    whop().experiences.retrieve(experienceId),
+  ]);
+  if (access.access_level === "no_access" || !access.has_access) forbidden();
+  return { userId, companyId: experience.company.id, accessLevel: access.access_level, experienceId };
+}
+
+/** The dashboard's viewer: admins of `companyId` only; 401 / 403 otherwise. */
+export async function requireCompanyAdmin(companyId: string): Promise<Viewer> {
+  const userId = await viewerUserId();
+  if (!userId) unauthorized();
+  const access = await whop().users.checkAccess(companyId, { id: userId });
+  if (access.access_level !== "admin") forbidden();
+  return { userId, companyId, accessLevel: "admin" };
+}

@@ -1,0 +1,79 @@
+/**
+ * Inbound Whop webhooks (DESIGN.md "Whop integration"). The signature (Standard
+ * Webhooks) is verified by the SDK's `webhooks.unwrap` on the raw body — always with
+ * headers, since unwrap skips verification without them. The event is then applied
+ * exactly once by the SQL function process_webhook_event, keyed by Whop's event id.
+ *
+ * Answers: 401 missing/forged/tampered/stale signature; 400 malformed JSON or an
+ * unknown shape; 200 {outcome, duplicate}; a database failure throws (route → 500,
+ * so Whop retries).
+ */
+import { z } from "zod";
+import { DomainError, rpc } from "../db";
+import { whop } from "./client";
+
+const Envelope = z.object({
+  id: z.string().min(1),
+  type: z.string().min(1),
+  company_id: z.string().nullish(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+const WhopUser = z.object({ id: z.string().regex(/^user_/), username: z.string().nullish(), name: z.string().nullish() });
+const Metadata = z.record(z.string(), z.unknown()).nullish();
+
+/** The fields of @whop/sdk's Payment that attribution and commissions read. */
+const PaymentData = z.object({
+  id: z.string().min(1),
+  total: z.number().nonnegative(),
+  tax_amount: z.number().nonnegative().nullish(),
+  currency: z.string().regex(/^[a-zA-Z]{3}$/),
+  user: WhopUser,
+  metadata: Metadata,
+  company: z.object({ id: z.string() }).nullish(),
+});
+
+/** The fields of @whop/sdk's Membership that signups read. */
+const MembershipData = z.object({ id: z.string().min(1), user: WhopUser, metadata: Metadata });
+
+const dataSchemas: Record<string, z.ZodType> = {
+  "payment.succeeded": PaymentData,
+  "membership.activated": MembershipData,
+};
+
+const Processed = z.object({ duplicate: z.boolean(), outcome: z.string().nullable() });
+
+export interface WebhookAnswer {
+  status: number;
+  body: { ok: boolean; outcome?: string | null; duplicate?: boolean; error?: string };
+}
+
+export async function receiveWhopWebhook(rawBody: string, headers: Headers): Promise<WebhookAnswer> {
+  let event: unknown;
+  try {
+    event = whop().webhooks.unwrap(rawBody, { headers: Object.fromEntries(headers.entries()) });
+  } catch (err) {
+    if (err instanceof SyntaxError) return { status: 400, body: { ok: false, error: "body is not JSON" } };
+    return { status: 401, body: { ok: false, error: "invalid webhook signature" } };
+  }
+  const envelope = Envelope.safeParse(event);
+  if (!envelope.success) return { status: 400, body: { ok: false, error: "not a Whop webhook event" } };
+  const { id, type, company_id, data } = envelope.data;
+  const dataSchema = dataSchemas[type];
+  if (dataSchema && !dataSchema.safeParse(data).success) {
+    return { status: 400, body: { ok: false, error: `unexpected ${type} payload` } };
+  }
+  try {
+    const r = await rpc(
+      "process_webhook_event",
+      { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: data },
+      Processed,
+    );
+    return { status: 200, body: { ok: true, ...r } };
+  } catch (err) {
+    if (err instanceof DomainError && err.status < 500) {
+      return { status: 400, body: { ok: false, error: err.message } };
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,684 @@
+-- Referly core schema: programs, cached users, referral codes, clicks, referrals,
+-- webhook events, payments, commissions and the append-only transactions ledger.
+-- Every state change that touches more than one row is a plpgsql function below,
+-- so it runs in one transaction whichever client (supabase-js or pg) calls it.
+-- Rules: DESIGN.md "Data" and "Canonical statuses"; earnings: seed 004.
+
+-- Supabase has these roles; a plain Postgres (embedded, CI) gets them here so the
+-- grants below mean the same thing everywhere.
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin; end if;
+  if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin; end if;
+  if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin bypassrls; end if;
+end $$;
+
+-- ── Tables ──────────────────────────────────────────────────────────────────
+
+create table public.programs (
+  company_id text primary key check (company_id ~ '^biz_'),
+  name text not null default 'Referral program',
+  commission_rate_bp integer not null default 2000 check (commission_rate_bp between 0 and 10000),
+  hold_days integer not null default 14 check (hold_days between 0 and 365),
+  min_payout_cents bigint not null default 1000 check (min_payout_cents >= 0),
+  attribution_window_days integer not null default 90 check (attribution_window_days between 1 and 3650),
+  recurring_months integer not null default 12 check (recurring_months between 0 and 120),
+  currency text not null default 'USD' check (currency ~ '^[A-Z]{3}$'),
+  plan_id text check (plan_id is null or plan_id ~ '^plan_'),
+  landing_url text check (landing_url is null or landing_url ~* '^https?://'),
+  is_active boolean not null default true,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+create table public.users (
+  company_id text not null,
+  user_id text not null check (user_id ~ '^user_'),
+  username text,
+  name text,
+  avatar_url text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (company_id, user_id)
+);
+
+create table public.referral_codes (
+  id uuid primary key default gen_random_uuid(),
+  company_id text not null references public.programs(company_id),
+  user_id text not null,
+  code text not null check (code ~ '^[A-Za-z0-9_-]{3,32}$'),
+  is_active boolean not null default true,
+  created_at timestamptz not null default now(),
+  unique (company_id, user_id),
+  foreign key (company_id, user_id) references public.users(company_id, user_id)
+);
+-- /r/CODE carries no company, so codes are unique across all companies, case-insensitively.
+create unique index referral_codes_code_key on public.referral_codes (lower(code));
+
+create table public.referral_clicks (
+  id uuid primary key default gen_random_uuid(),
+  company_id text not null references public.programs(company_id),
+  code_id uuid not null references public.referral_codes(id),
+  visitor_hash text not null,
+  user_agent text,
+  referrer_url text,
+  country text,
+  is_bot boolean not null default false,
+  -- false for bots and for repeat clicks of one visitor within an hour: stored, not counted
+  counted boolean not null,
+  converted boolean not null default false,
+  created_at timestamptz not null default now()
+);
+create index referral_clicks_code_idx on public.referral_clicks (company_id, code_id, created_at);
+create index referral_clicks_visitor_idx on public.referral_clicks (code_id, visitor_hash, created_at);
+
+create table public.referrals (
+  id uuid primary key default gen_random_uuid(),
+  company_id text not null references public.programs(company_id),
+  referrer_user_id text not null,
+  referee_user_id text not null,
+  code_id uuid not null references public.referral_codes(id),
+  click_id uuid references public.referral_clicks(id),
+  source text not null check (source in ('link', 'claim')),
+  status text not null default 'pending' check (status in ('pending', 'converted', 'expired', 'cancelled')),
+  signed_up_at timestamptz,
+  converted_at timestamptz,
+  expires_at timestamptz not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  check (referrer_user_id <> referee_user_id),
+  unique (company_id, referee_user_id)
+);
+create index referrals_referrer_idx on public.referrals (company_id, referrer_user_id, created_at desc);
+
+create table public.webhook_events (
+  event_id text primary key,
+  company_id text,
+  type text not null,
+  outcome text,
+  payload jsonb not null,
+  received_at timestamptz not null default now()
+);
+
+create table public.payments (
+  company_id text not null references public.programs(company_id),
+  payment_id text not null,
+  user_id text,
+  referral_id uuid references public.referrals(id),
+  amount_cents bigint not null,
+  tax_cents bigint not null default 0,
+  currency text not null,
+  created_at timestamptz not null default now(),
+  primary key (company_id, payment_id)
+);
+
+create table public.commissions (
+  id uuid primary key default gen_random_uuid(),
+  company_id text not null references public.programs(company_id),
+  referral_id uuid not null references public.referrals(id),
+  payment_id text not null,
+  beneficiary_user_id text not null,
+  level integer not null default 1 check (level between 1 and 5),
+  base_amount_cents bigint not null,
+  rate_bp integer not null check (rate_bp between 0 and 10000),
+  amount_cents bigint not null,
+  currency text not null check (currency ~ '^[A-Z]{3}$'),
+  status text not null default 'pending'
+    check (status in ('pending', 'available', 'paid', 'on_hold', 'reversed', 'cancelled')),
+  available_at timestamptz not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  -- one commission per company, payment, beneficiary and level (DESIGN.md "Idempotency")
+  unique (company_id, payment_id, beneficiary_user_id, level),
+  foreign key (company_id, payment_id) references public.payments(company_id, payment_id)
+);
+create index commissions_beneficiary_idx on public.commissions (company_id, beneficiary_user_id, status);
+
+-- Append-only ledger of every movement of money (cents) or points.
+create table public.transactions (
+  id bigint generated always as identity primary key,
+  company_id text not null,
+  user_id text,
+  kind text not null check (kind in ('payment', 'commission', 'reversal', 'clawback', 'payout',
+    'points_earned', 'points_spent', 'points_expired', 'admin_grant')),
+  amount_cents bigint not null default 0,
+  currency text,
+  points bigint not null default 0,
+  reference_type text not null,
+  reference_id text not null,
+  memo text,
+  created_at timestamptz not null default now()
+);
+create index transactions_user_idx on public.transactions (company_id, user_id, created_at);
+
+create function public.forbid_ledger_change() returns trigger
+language plpgsql set search_path = '' as $$
+begin
+  raise exception 'transactions is append-only' using errcode = 'RL409';
+end $$;
+create trigger transactions_append_only before update or delete on public.transactions
+  for each row execute function public.forbid_ledger_change();
+
+-- ── Security: RLS on, no grants to anon/authenticated, only service_role executes ──
+alter table public.programs enable row level security;
+alter table public.users enable row level security;
+alter table public.referral_codes enable row level security;
+alter table public.referral_clicks enable row level security;
+alter table public.referrals enable row level security;
+alter table public.webhook_events enable row level security;
+alter table public.payments enable row level security;
+alter table public.commissions enable row level security;
+alter table public.transactions enable row level security;
+
+-- ── Money helpers: the one rounding rule and currency minor units ───────────
+
+-- The one rounding rule (DESIGN.md "Money"): round half down to the minor unit,
+-- on the magnitude, so +2.5 → 2 and -2.5 → -2. Input: an exact numeric amount of
+-- minor units; output: bigint minor units.
+create function public.round_half_down(p_value numeric) returns bigint
+language sql immutable strict set search_path = '' as $$
+  select (sign(p_value) * ceil(abs(p_value) - 0.5))::bigint
+$$;
+
+-- ISO 4217 minor-unit exponent of a currency code (any case). Default 2.
+create function public.currency_minor_units(p_currency text) returns integer
+language sql immutable strict set search_path = '' as $$
+  select case upper(p_currency)
+    when 'BIF' then 0 when 'CLP' then 0 when 'DJF' then 0 when 'GNF' then 0 when 'ISK' then 0
+    when 'JPY' then 0 when 'KMF' then 0 when 'KRW' then 0 when 'PYG' then 0 when 'RWF' then 0
+    when 'UGX' then 0 when 'VND' then 0 when 'VUV' then 0 when 'XAF' then 0 when 'XOF' then 0
+    when 'XPF' then 0
+    when 'BHD' then 3 when 'IQD' then 3 when 'JOD' then 3 when 'KWD' then 3 when 'LYD' then 3
+    when 'OMR' then 3 when 'TND' then 3
+    else 2 end
+$$;
+
+-- Whop sends decimal currency units (49.99); convert exactly (numeric, never float)
+-- to integer minor units of that currency.
+create function public.to_minor_units(p_amount numeric, p_currency text) returns bigint
+language sql immutable strict set search_path = '' as $$
+  select public.round_half_down(p_amount * (10::numeric ^ public.currency_minor_units(p_currency)))
+$$;
+
+-- ── Programs and members ────────────────────────────────────────────────────
+
+-- The company's program, created with the defaults on first sight
+-- (20% commission, 14-day hold, $10 minimum payout, 90-day window, USD).
+create function public.ensure_program(p_company_id text) returns public.programs
+language plpgsql security definer set search_path = '' as $$
+declare v public.programs;
+begin
+  if p_company_id is null or p_company_id !~ '^biz_' then
+    raise exception 'company id must look like biz_…' using errcode = 'RL400';
+  end if;
+  insert into public.programs (company_id) values (p_company_id) on conflict do nothing;
+  select * into v from public.programs where company_id = p_company_id;
+  return v;
+end $$;
+
+-- Cache a Whop user's display fields (never used for identity).
+create function public.upsert_user(p_company_id text, p_user_id text, p_username text, p_name text)
+returns void
+language plpgsql security definer set search_path = '' as $$
+begin
+  if p_user_id is null or p_user_id !~ '^user_' then
+    raise exception 'user id must look like user_…' using errcode = 'RL400';
+  end if;
+  perform public.ensure_program(p_company_id);
+  insert into public.users (company_id, user_id, username, name)
+  values (p_company_id, p_user_id, p_username, p_name)
+  on conflict (company_id, user_id) do update
+    set username = coalesce(excluded.username, public.users.username),
+        name = coalesce(excluded.name, public.users.name),
+        updated_at = now()
+    where excluded.username is distinct from public.users.username
+       or excluded.name is distinct from public.users.name;
+end $$;
+
+-- Program settings as jsonb (creating the program with defaults if new).
+create function public.get_program(p_company_id text) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+begin
+  return to_jsonb(public.ensure_program(p_company_id));
+end $$;
+
+-- Save program settings. p_settings keys (all optional): commission_rate_bp (0–10000),
+-- hold_days, min_payout_cents, attribution_window_days, recurring_months, plan_id,
+-- landing_url, name. Invalid values raise a check violation (23514); nothing is written.
+create function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare v public.programs;
+begin
+  perform public.ensure_program(p_company_id);
+  update public.programs p set
+    name = coalesce(p_settings->>'name', p.name),
+    commission_rate_bp = coalesce((p_settings->>'commission_rate_bp')::integer, p.commission_rate_bp),
+    hold_days = coalesce((p_settings->>'hold_days')::integer, p.hold_days),
+    min_payout_cents = coalesce((p_settings->>'min_payout_cents')::bigint, p.min_payout_cents),
+    attribution_window_days = coalesce((p_settings->>'attribution_window_days')::integer, p.attribution_window_days),
+    recurring_months = coalesce((p_settings->>'recurring_months')::integer, p.recurring_months),
+    plan_id = case when p_settings ? 'plan_id' then nullif(p_settings->>'plan_id', '') else p.plan_id end,
+    landing_url = case when p_settings ? 'landing_url' then nullif(p_settings->>'landing_url', '') else p.landing_url end,
+    updated_at = now()
+  where p.company_id = p_company_id
+  returning * into v;
+  return to_jsonb(v);
+end $$;
+
+-- ── Codes ───────────────────────────────────────────────────────────────────
+
+-- The member's referral code, made on first call: up to 8 letters of the username
+-- plus 4 unambiguous characters (no 0/O/1/I), unique across companies ignoring case.
+-- Returns {code}.
+create function public.get_or_create_code(p_company_id text, p_user_id text, p_username text, p_name text)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_code text;
+  v_base text;
+  v_alphabet constant text := 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  v_try integer := 0;
+begin
+  perform public.upsert_user(p_company_id, p_user_id, p_username, p_name);
+  select code into v_code from public.referral_codes where company_id = p_company_id and user_id = p_user_id;
+  if v_code is not null then return jsonb_build_object('code', v_code); end if;
+  v_base := left(upper(regexp_replace(coalesce(p_username, ''), '[^A-Za-z0-9]', '', 'g')), 8);
+  if length(v_base) < 3 then v_base := 'REF'; end if;
+  loop
+    v_try := v_try + 1;
+    v_code := v_base || (select string_agg(substr(v_alphabet, 1 + floor(random() * 32)::integer, 1), '')
+                         from generate_series(1, case when v_try > 5 then 6 else 4 end));
+    insert into public.referral_codes (company_id, user_id, code) values (p_company_id, p_user_id, v_code)
+    on conflict do nothing;
+    -- either ours went in, or a concurrent first visit made one: return whichever exists
+    select code into v_code from public.referral_codes where company_id = p_company_id and user_id = p_user_id;
+    if v_code is not null then return jsonb_build_object('code', v_code); end if;
+    if v_try > 20 then raise exception 'could not allocate a referral code' using errcode = 'RL409'; end if;
+  end loop;
+end $$;
+
+-- Change a member's code to a free vanity code (3–32 of A–Z a–z 0–9 _ -).
+-- Errors: RL400 bad format, RL409 taken (by anyone, any case). Returns {code}.
+create function public.set_referral_code(p_company_id text, p_user_id text, p_code text) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+begin
+  if p_code is null or p_code !~ '^[A-Za-z0-9_-]{3,32}$' then
+    raise exception 'A code is 3 to 32 letters, digits, - or _' using errcode = 'RL400';
+  end if;
+  if exists (select 1 from public.referral_codes
+             where lower(code) = lower(p_code) and not (company_id = p_company_id and user_id = p_user_id)) then
+    raise exception 'The code % is taken', p_code using errcode = 'RL409';
+  end if;
+  update public.referral_codes set code = p_code where company_id = p_company_id and user_id = p_user_id;
+  if not found then raise exception 'You have no referral code yet' using errcode = 'RL404'; end if;
+  return jsonb_build_object('code', p_code);
+exception when unique_violation then
+  raise exception 'The code % is taken', p_code using errcode = 'RL409';
+end $$;
+
+-- ── Clicks ──────────────────────────────────────────────────────────────────
+
+-- Record a click on /r/CODE. Bots and repeat clicks of one visitor within an hour are
+-- stored with counted = false. Returns {found:false} for an unknown or inactive code,
+-- else {found, click_id, counted, company_id, code, plan_id, landing_url}.
+create function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
+  p_referrer_url text, p_country text, p_is_bot boolean) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_code public.referral_codes;
+  v_program public.programs;
+  v_counted boolean;
+  v_click_id uuid;
+begin
+  select c.* into v_code from public.referral_codes c
+  join public.programs p on p.company_id = c.company_id
+  where lower(c.code) = lower(p_code) and c.is_active and p.is_active;
+  if v_code.id is null then return jsonb_build_object('found', false); end if;
+  select * into v_program from public.programs where company_id = v_code.company_id;
+  -- serialise clicks of one visitor on one code so the hourly dedup holds under concurrency
+  perform pg_advisory_xact_lock(hashtextextended(v_code.id::text || p_visitor_hash, 0));
+  v_counted := not p_is_bot and not exists (
+    select 1 from public.referral_clicks
+    where code_id = v_code.id and visitor_hash = p_visitor_hash and counted
+      and created_at > now() - interval '1 hour');
+  insert into public.referral_clicks (company_id, code_id, visitor_hash, user_agent, referrer_url, country, is_bot, counted)
+  values (v_code.company_id, v_code.id, p_visitor_hash, left(p_user_agent, 512), left(p_referrer_url, 2048),
+          left(p_country, 2), p_is_bot, v_counted)
+  returning id into v_click_id;
+  return jsonb_build_object('found', true, 'click_id', v_click_id, 'counted', v_counted,
+    'company_id', v_code.company_id, 'code', v_code.code,
+    'plan_id', v_program.plan_id, 'landing_url', v_program.landing_url);
+end $$;
+
+-- ── Referrals ───────────────────────────────────────────────────────────────
+
+-- True when p_ancestor appears in p_user's referrer chain (p_user's referrer, theirs, …).
+-- Used to keep the chain free of loops.
+create function public.is_ancestor(p_company_id text, p_ancestor text, p_user text) returns boolean
+language sql stable set search_path = '' as $$
+  with recursive chain(user_id, depth) as (
+    select r.referrer_user_id, 1 from public.referrals r
+    where r.company_id = p_company_id and r.referee_user_id = p_user and r.status <> 'cancelled'
+    union all
+    select r.referrer_user_id, c.depth + 1 from public.referrals r
+    join chain c on r.referee_user_id = c.user_id
+    where r.company_id = p_company_id and r.status <> 'cancelled' and c.depth < 50
+  )
+  select exists (select 1 from chain where user_id = p_ancestor)
+$$;
+
+-- "Who invited you?": a member with no referrer in this company enters a code.
+-- Errors: RL404 unknown code in this company, RL400 own code or a loop, RL409 already referred.
+-- Returns the referral as jsonb.
+create function public.claim_referral(p_company_id text, p_user_id text, p_code text, p_username text)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_code public.referral_codes;
+  v_program public.programs;
+  v_ref public.referrals;
+begin
+  perform public.upsert_user(p_company_id, p_user_id, p_username, null);
+  select * into v_program from public.programs where company_id = p_company_id;
+  select * into v_code from public.referral_codes
+  where company_id = p_company_id and lower(code) = lower(trim(p_code)) and is_active;
+  if v_code.id is null then
+    raise exception 'No referral code "%" in this community', trim(p_code) using errcode = 'RL404';
+  end if;
+  if v_code.user_id = p_user_id then
+    raise exception 'You can''t use your own referral code' using errcode = 'RL400';
+  end if;
+  if exists (select 1 from public.referrals where company_id = p_company_id and referee_user_id = p_user_id) then
+    raise exception 'You already have a referrer in this community' using errcode = 'RL409';
+  end if;
+  if public.is_ancestor(p_company_id, p_user_id, v_code.user_id) then
+    raise exception 'That member joined through you, so they can''t be your referrer' using errcode = 'RL400';
+  end if;
+  insert into public.referrals (company_id, referrer_user_id, referee_user_id, code_id, source, expires_at)
+  values (p_company_id, v_code.user_id, p_user_id, v_code.id, 'claim',
+          now() + make_interval(days => v_program.attribution_window_days))
+  on conflict (company_id, referee_user_id) do nothing
+  returning * into v_ref;
+  if v_ref.id is null then
+    raise exception 'You already have a referrer in this community' using errcode = 'RL409';
+  end if;
+  return to_jsonb(v_ref);
+end $$;
+
+-- Attribution for a purchase or signup by p_user_id (DESIGN.md flow 4): an existing
+-- referral of this user in this company wins (one referrer per company); else
+-- metadata.referral_code, else metadata.click_id. Codes and clicks of other companies,
+-- self-referrals and loops are ignored. Returns the referral, or null.
+create function public.attribute_referral(p_company_id text, p_user_id text, p_metadata jsonb)
+returns public.referrals
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_ref public.referrals;
+  v_code public.referral_codes;
+  v_click_id uuid;
+  v_window integer;
+begin
+  select * into v_ref from public.referrals where company_id = p_company_id and referee_user_id = p_user_id;
+  if v_ref.id is not null then return v_ref; end if;
+  if jsonb_typeof(p_metadata) is distinct from 'object' then return null; end if;
+
+  if p_metadata->>'referral_code' is not null then
+    select * into v_code from public.referral_codes
+    where company_id = p_company_id and lower(code) = lower(p_metadata->>'referral_code') and is_active;
+  end if;
+  if (p_metadata->>'click_id') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    select k.id into v_click_id from public.referral_clicks k
+    where k.id = (p_metadata->>'click_id')::uuid and k.company_id = p_company_id
+      and (v_code.id is null or k.code_id = v_code.id);
+    if v_code.id is null and v_click_id is not null then
+      select c.* into v_code from public.referral_codes c
+      join public.referral_clicks k on k.code_id = c.id where k.id = v_click_id and c.is_active;
+    end if;
+  end if;
+  if v_code.id is null or v_code.user_id = p_user_id
+     or public.is_ancestor(p_company_id, p_user_id, v_code.user_id) then
+    return null;
+  end if;
+
+  select attribution_window_days into v_window from public.programs where company_id = p_company_id;
+  insert into public.referrals (company_id, referrer_user_id, referee_user_id, code_id, click_id, source, expires_at)
+  values (p_company_id, v_code.user_id, p_user_id, v_code.id, v_click_id, 'link',
+          now() + make_interval(days => v_window))
+  on conflict (company_id, referee_user_id) do nothing;
+  select * into v_ref from public.referrals where company_id = p_company_id and referee_user_id = p_user_id;
+  return v_ref;
+end $$;
+
+-- ── Webhooks: payments and signups ──────────────────────────────────────────
+
+-- payment.succeeded (DESIGN.md flow 4). p_payment is the webhook's data, a Whop Payment:
+-- {id, total, tax_amount, currency, user:{id,username,name}, metadata}. Amounts are
+-- decimal currency units. Records the payment and its ledger row, attributes it,
+-- converts a pending referral on its first payment, and writes the level-1 commission
+-- round_half_down((total − tax) in cents × rate_bp / 10000), pending until the hold ends.
+-- Renewals earn while within recurring_months of conversion (0 = first payment only).
+-- Returns an outcome word.
+create function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_program public.programs;
+  v_payment_id text := p_payment->>'id';
+  v_user_id text := p_payment->'user'->>'id';
+  v_currency text := upper(p_payment->>'currency');
+  v_total_cents bigint;
+  v_tax_cents bigint;
+  v_ref public.referrals;
+  v_base bigint;
+  v_amount bigint;
+  v_commission_id uuid;
+begin
+  if v_payment_id is null or v_user_id is null or v_currency !~ '^[A-Z]{3}$'
+     or jsonb_typeof(p_payment->'total') is distinct from 'number' then
+    raise exception 'payment needs id, user.id, currency and a numeric total' using errcode = 'RL400';
+  end if;
+  v_program := public.ensure_program(p_company_id);
+  v_total_cents := public.to_minor_units((p_payment->>'total')::numeric, v_currency);
+  v_tax_cents := coalesce(public.to_minor_units((p_payment->>'tax_amount')::numeric, v_currency), 0);
+  perform public.upsert_user(p_company_id, v_user_id, p_payment->'user'->>'username', p_payment->'user'->>'name');
+
+  insert into public.payments (company_id, payment_id, user_id, amount_cents, tax_cents, currency)
+  values (p_company_id, v_payment_id, v_user_id, v_total_cents, v_tax_cents, v_currency)
+  on conflict do nothing;
+  if not found then return 'duplicate_payment'; end if;
+  insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id)
+  values (p_company_id, v_user_id, 'payment', v_total_cents, v_currency, 'payment', v_payment_id);
+
+  v_ref := public.attribute_referral(p_company_id, v_user_id, p_payment->'metadata');
+  if v_ref.id is null then return 'no_attribution'; end if;
+  -- lock the referral: a renewal racing the first payment must see it converted
+  select * into v_ref from public.referrals where id = v_ref.id for update;
+  if v_ref.status = 'pending' and v_ref.expires_at < now() then
+    update public.referrals set status = 'expired', updated_at = now() where id = v_ref.id;
+    return 'referral_expired';
+  end if;
+  if v_ref.status in ('expired', 'cancelled') then return 'referral_' || v_ref.status; end if;
+  update public.payments set referral_id = v_ref.id where company_id = p_company_id and payment_id = v_payment_id;
+  if v_ref.status = 'pending' then
+    update public.referrals set status = 'converted', converted_at = now(), updated_at = now()
+    where id = v_ref.id returning * into v_ref;
+    update public.referral_clicks set converted = true where id = v_ref.click_id;
+  elsif v_program.recurring_months = 0
+        or now() > v_ref.converted_at + make_interval(months => v_program.recurring_months) then
+    return 'outside_recurring_window';
+  end if;
+
+  v_base := greatest(v_total_cents - v_tax_cents, 0);
+  v_amount := public.round_half_down(v_base::numeric * v_program.commission_rate_bp / 10000);
+  insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level,
+    base_amount_cents, rate_bp, amount_cents, currency, status, available_at)
+  values (p_company_id, v_ref.id, v_payment_id, v_ref.referrer_user_id, 1, v_base,
+    v_program.commission_rate_bp, v_amount, v_currency,
+    case when v_program.hold_days = 0 then 'available' else 'pending' end,
+    now() + make_interval(days => v_program.hold_days))
+  on conflict do nothing
+  returning id into v_commission_id;
+  if v_commission_id is null then return 'duplicate_commission'; end if;
+  insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id)
+  values (p_company_id, v_ref.referrer_user_id, 'commission', v_amount, v_currency, 'commission', v_commission_id::text);
+  return 'commission_created';
+end $$;
+
+-- membership.activated: counts a signup on the member's referral (attributing it by
+-- membership metadata if it has none yet). Returns an outcome word.
+create function public.apply_membership_activated(p_company_id text, p_membership jsonb) returns text
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_user_id text := p_membership->'user'->>'id';
+  v_ref public.referrals;
+begin
+  if v_user_id is null then raise exception 'membership needs user.id' using errcode = 'RL400'; end if;
+  perform public.upsert_user(p_company_id, v_user_id, p_membership->'user'->>'username', p_membership->'user'->>'name');
+  v_ref := public.attribute_referral(p_company_id, v_user_id, p_membership->'metadata');
+  if v_ref.id is null then return 'no_attribution'; end if;
+  update public.referrals set signed_up_at = now(), updated_at = now()
+  where id = v_ref.id and signed_up_at is null;
+  return case when found then 'signup_counted' else 'signup_already_counted' end;
+end $$;
+
+-- Entry point for every verified Whop webhook. The event row is inserted first, keyed by
+-- Whop's event id, so a retried or concurrent duplicate delivery does nothing
+-- (returns {duplicate:true}). Company: the envelope's company_id, else data.company.id.
+-- Returns {duplicate, outcome}.
+create function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_company text := coalesce(p_company_id, p_data->'company'->>'id');
+  v_outcome text;
+begin
+  if p_event_id is null or p_type is null then
+    raise exception 'event needs id and type' using errcode = 'RL400';
+  end if;
+  insert into public.webhook_events (event_id, company_id, type, payload)
+  values (p_event_id, v_company, p_type, p_data)
+  on conflict do nothing;
+  if not found then
+    return jsonb_build_object('duplicate', true,
+      'outcome', (select outcome from public.webhook_events where event_id = p_event_id));
+  end if;
+  if v_company is null or v_company !~ '^biz_' then
+    v_outcome := 'no_company';
+  elsif p_type = 'payment.succeeded' then
+    v_outcome := public.apply_payment_succeeded(v_company, p_data);
+  elsif p_type = 'membership.activated' then
+    v_outcome := public.apply_membership_activated(v_company, p_data);
+  else
+    v_outcome := 'recorded';
+  end if;
+  update public.webhook_events set outcome = v_outcome where event_id = p_event_id;
+  return jsonb_build_object('duplicate', false, 'outcome', v_outcome);
+end $$;
+
+-- ── Reads ───────────────────────────────────────────────────────────────────
+
+-- Earnings of one member, one row per currency, integer minor units (seed 004):
+-- total = pending + available + paid; pending_earnings = pending + available (not yet
+-- paid); paid = paid. on_hold, reversed and cancelled count nowhere.
+create function public.get_user_referral_earnings(p_company_id text, p_user_id text)
+returns table (currency text, total_earnings bigint, pending_earnings bigint, paid_earnings bigint)
+language sql stable security definer set search_path = '' as $$
+  select c.currency,
+    coalesce(sum(c.amount_cents) filter (where c.status in ('pending', 'available', 'paid')), 0)::bigint,
+    coalesce(sum(c.amount_cents) filter (where c.status in ('pending', 'available')), 0)::bigint,
+    coalesce(sum(c.amount_cents) filter (where c.status = 'paid'), 0)::bigint
+  from public.commissions c
+  where c.company_id = p_company_id and c.beneficiary_user_id = p_user_id
+  group by c.currency
+  order by c.currency
+$$;
+
+-- Everything the member view shows: {code, funnel:{clicks,signups,conversions},
+-- earnings:[…get_user_referral_earnings], referrals:[{referee, status, source, created_at,
+-- converted_at}], referred_by:{user_id, username}|null, program:{currency, min_payout_cents}}.
+-- Creates the member's code on first visit.
+create function public.get_member_view(p_company_id text, p_user_id text, p_username text, p_name text)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_code text;
+  v_code_id uuid;
+begin
+  v_code := public.get_or_create_code(p_company_id, p_user_id, p_username, p_name)->>'code';
+  select id into v_code_id from public.referral_codes where company_id = p_company_id and user_id = p_user_id;
+  return jsonb_build_object(
+    'code', v_code,
+    'funnel', jsonb_build_object(
+      'clicks', (select count(*) from public.referral_clicks where company_id = p_company_id and code_id = v_code_id and counted),
+      'signups', (select count(*) from public.referrals where company_id = p_company_id and referrer_user_id = p_user_id and status <> 'cancelled'),
+      'conversions', (select count(*) from public.referrals where company_id = p_company_id and referrer_user_id = p_user_id and status = 'converted')),
+    'earnings', coalesce((select jsonb_agg(to_jsonb(e)) from public.get_user_referral_earnings(p_company_id, p_user_id) e), '[]'::jsonb),
+    'referrals', coalesce((
+      select jsonb_agg(jsonb_build_object('referee', coalesce(u.username, u.name, r.referee_user_id),
+        'status', r.status, 'source', r.source, 'created_at', r.created_at, 'converted_at', r.converted_at)
+        order by r.created_at desc)
+      from public.referrals r
+      left join public.users u on u.company_id = r.company_id and u.user_id = r.referee_user_id
+      where r.company_id = p_company_id and r.referrer_user_id = p_user_id), '[]'::jsonb),
+    'referred_by', (
+      select jsonb_build_object('user_id', r.referrer_user_id, 'username', coalesce(u.username, u.name, r.referrer_user_id))
+      from public.referrals r
+      left join public.users u on u.company_id = r.company_id and u.user_id = r.referrer_user_id
+      where r.company_id = p_company_id and r.referee_user_id = p_user_id),
+    'program', (select jsonb_build_object('currency', currency, 'min_payout_cents', min_payout_cents)
+                from public.programs where company_id = p_company_id));
+end $$;
+
+-- Everything the creator dashboard shows: {program, totals:{clicks, signups, conversions},
+-- money:[{currency, revenue_cents, commissions_owed_cents, commissions_paid_cents}],
+-- referrals:[…latest 200], commissions:[…latest 200]}. Owed = pending + available + on_hold.
+create function public.get_creator_view(p_company_id text) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+begin
+  return jsonb_build_object(
+    'program', to_jsonb(public.ensure_program(p_company_id)),
+    'totals', jsonb_build_object(
+      'clicks', (select count(*) from public.referral_clicks where company_id = p_company_id and counted),
+      'signups', (select count(*) from public.referrals where company_id = p_company_id and status <> 'cancelled'),
+      'conversions', (select count(*) from public.referrals where company_id = p_company_id and status = 'converted')),
+    'money', coalesce((
+      select jsonb_agg(jsonb_build_object('currency', m.currency, 'revenue_cents', m.revenue,
+        'commissions_owed_cents', m.owed, 'commissions_paid_cents', m.paid) order by m.currency)
+      from (
+        select cur.currency,
+          (select coalesce(sum(p.amount_cents), 0) from public.payments p
+           where p.company_id = p_company_id and p.currency = cur.currency and p.referral_id is not null) as revenue,
+          (select coalesce(sum(c.amount_cents), 0) from public.commissions c
+           where c.company_id = p_company_id and c.currency = cur.currency and c.status in ('pending', 'available', 'on_hold')) as owed,
+          (select coalesce(sum(c.amount_cents), 0) from public.commissions c
+           where c.company_id = p_company_id and c.currency = cur.currency and c.status = 'paid') as paid
+        from (select currency from public.payments where company_id = p_company_id and referral_id is not null
+              union select currency from public.commissions where company_id = p_company_id) cur
+      ) m), '[]'::jsonb),
+    'referrals', coalesce((
+      select jsonb_agg(x order by x->>'created_at' desc) from (
+        select jsonb_build_object('id', r.id, 'referrer', coalesce(ur.username, r.referrer_user_id),
+          'referee', coalesce(ue.username, r.referee_user_id), 'status', r.status, 'source', r.source,
+          'created_at', r.created_at, 'converted_at', r.converted_at) as x
+        from public.referrals r
+        left join public.users ur on ur.company_id = r.company_id and ur.user_id = r.referrer_user_id
+        left join public.users ue on ue.company_id = r.company_id and ue.user_id = r.referee_user_id
+        where r.company_id = p_company_id order by r.created_at desc limit 200) s), '[]'::jsonb),
+    'commissions', coalesce((
+      select jsonb_agg(x order by x->>'created_at' desc) from (
+        select jsonb_build_object('id', c.id, 'beneficiary', coalesce(u.username, c.beneficiary_user_id),
+          'payment_id', c.payment_id, 'level', c.level, 'base_amount_cents', c.base_amount_cents,
+          'rate_bp', c.rate_bp, 'amount_cents', c.amount_cents, 'currency', c.currency,
+          'status', c.status, 'available_at', c.available_at, 'created_at', c.created_at) as x
+        from public.commissions c
+        left join public.users u on u.company_id = c.company_id and u.user_id = c.beneficiary_user_id
+        where c.company_id = p_company_id order by c.created_at desc limit 200) s), '[]'::jsonb));
+end $$;
+
+-- ── Grants: nothing for anon/authenticated; only the server's service_role executes ──
+revoke all on all tables in schema public from anon, authenticated;
+revoke all on all sequences in schema public from anon, authenticated;
+revoke execute on all functions in schema public from public, anon, authenticated;
+grant execute on all functions in schema public to service_role;
+alter default privileges in schema public revoke all on tables from anon, authenticated;
+alter default privileges in schema public revoke execute on functions from public, anon, authenticated;
+alter default privileges in schema public grant execute on functions to service_role;
