@@ -10,12 +10,14 @@ export const metadata: Metadata = {
   description: "Referral links, commissions, points and payouts for Whop communities.",
 };
 
+export const dynamic = "force-dynamic";
+
 export default function RootLayout({ children }: { children: React.ReactNode }) {
   const demo = env().demo;
   return (
     <html lang="en" suppressHydrationWarning>
       <body>
-        <WhopApp accentColor="violet">
+        <WhopApp accentColor="violet" sdkOptions={{ appId: env().appId }}>
           {demo && (
             <div className="demo-banner" role="note">
               <strong>Demo mode</strong> — a seeded community with a local Whop sandbox. Nothing here touches real

@@ -41,6 +41,9 @@ const dataSchemas: Record<string, z.ZodType> = {
   "membership.activated": MembershipData,
 };
 
+/** Event types with a handler in process_webhook_event; others are acknowledged and recorded. */
+export const HANDLED_EVENTS = Object.keys(dataSchemas);
+
 const Processed = z.object({ duplicate: z.boolean(), outcome: z.string().nullable() });
 
 export interface WebhookAnswer {
