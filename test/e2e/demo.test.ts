@@ -1,0 +1,137 @@
+/**
+ * The whole loop in a real browser (Debian's chromium driven by playwright-core) against
+ * the app in demo mode: pick an identity, copy the referral link, follow it, simulate a
+ * purchase (a signed webhook to the app's own endpoint), see the conversion and the
+ * pending earnings; the "who invited you?" form; the creator's settings form.
+ */
+import { mkdirSync } from "node:fs";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+let browser: Browser;
+const base = inject("demoUrl");
+
+beforeAll(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+  });
+  mkdirSync("test-results", { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function newPage(): Promise<Page> {
+  // headless Chromium announces itself as HeadlessChrome, which isbot rightly calls a bot
+  // (such clicks are stored but not counted); browse as a person's Chrome would
+  const context = await browser.newContext({
+    viewport: { width: 1100, height: 1200 },
+    userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  return context.newPage();
+}
+
+const text = async (page: Page, testId: string) => (await page.getByTestId(testId).first().textContent())?.trim();
+
+describe("demo mode in the browser", () => {
+  it("member copies the link, a purchase through it converts, and the pending commission shows", async () => {
+    const page = await newPage();
+    await page.goto(base);
+    await expect(page.getByText("Demo mode")).toBeTruthy();
+    await page.getByRole("button", { name: "View as member Alex" }).click();
+    await page.waitForURL("**/experiences/exp_referlydemo");
+
+    expect(await text(page, "referral-code")).toBe("ALEX");
+    expect(await text(page, "funnel-conversions")).toBe("0");
+    expect(await text(page, "earnings-pending")).toBe("$0.00");
+
+    await page.getByRole("button", { name: "Copy link" }).click();
+    await page.getByRole("button", { name: "Copied!" }).waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(`${base}/r/ALEX`);
+    expect(await text(page, "referral-link")).toBe(copied);
+
+    // follow the link: click recorded, redirected to the (demo) Whop checkout
+    await page.goto(copied);
+    await page.waitForURL("**/demo/checkout/ch_*");
+    expect(await text(page, "checkout-code")).toBe("ALEX");
+    await page.getByRole("textbox").fill("Jamie Buyer");
+    await page.getByRole("button", { name: /Simulate purchase/ }).click();
+    await page.getByText("Jamie Buyer paid $49.99").waitFor();
+
+    await page.getByRole("link", { name: /Back to the referral dashboard/ }).click();
+    await page.waitForURL("**/experiences/exp_referlydemo");
+    expect(await text(page, "funnel-clicks")).toBe("1");
+    expect(await text(page, "funnel-signups")).toBe("1");
+    expect(await text(page, "funnel-conversions")).toBe("1");
+    // 20% of $49.99 = 999.8 cents → $10.00
+    expect(await text(page, "earnings-pending")).toBe("$10.00");
+    expect(await text(page, "earnings-total")).toBe("$10.00");
+    expect(await text(page, "earnings-paid")).toBe("$0.00");
+    const row = page.getByRole("row").filter({ hasText: "jamiebuyer" });
+    await expect(row.getByText("converted").count()).resolves.toBe(1);
+    await page.screenshot({ path: "test-results/member-view.png", fullPage: true });
+  });
+
+  it("'who invited you?' refuses the member's own code and records a real referrer", async () => {
+    const page = await newPage();
+    await page.goto(base);
+    await page.getByRole("button", { name: "View as member Sam" }).click();
+    await page.waitForURL("**/experiences/exp_referlydemo");
+    const form = page.getByRole("form", { name: "Who invited you?" });
+
+    await form.getByRole("textbox").fill("sam");
+    await form.getByRole("button", { name: "Save" }).click();
+    await form.getByRole("alert").filter({ hasText: "You can't use your own referral code" }).waitFor();
+
+    await form.getByRole("textbox").fill("NOSUCHCODE");
+    await form.getByRole("button", { name: "Save" }).click();
+    await form.getByRole("alert").filter({ hasText: 'No referral code "NOSUCHCODE" in this community' }).waitFor();
+
+    await form.getByRole("textbox").fill("alex");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.getByTestId("referred-by").waitFor();
+    expect(await text(page, "referred-by")).toBe("You were invited by alex.");
+  });
+
+  it("creator sees the totals, gets a visible error for a bad rate, and saves settings", async () => {
+    const page = await newPage();
+    await page.goto(base);
+    await page.getByRole("button", { name: "View as creator" }).click();
+    await page.waitForURL("**/dashboard/biz_referlydemo");
+    // seeded Jordan ($49.99 via Sam) + Jamie ($49.99 via Alex) from the first test
+    expect(await text(page, "total-conversions")).toBe("2");
+    expect(await text(page, "total-revenue")).toBe("$99.98");
+    expect(await text(page, "total-owed")).toBe("$20.00");
+
+    const form = page.getByRole("form", { name: "Program settings" });
+    const percent = form.locator('input[name="commission_percent"]');
+    expect(await percent.inputValue()).toBe("20");
+    await percent.fill("150");
+    await form.getByRole("button", { name: "Save settings" }).click();
+    await form.getByText("Commission must be a percent from 0 to 100, at most 2 decimals").waitFor();
+
+    await percent.fill("12.5");
+    await form.locator('input[name="hold_days"]').fill("7");
+    await form.getByRole("button", { name: "Save settings" }).click();
+    await form.getByText("Settings saved.").waitFor();
+    await page.reload();
+    expect(await form.locator('input[name="commission_percent"]').inputValue()).toBe("12.5");
+    expect(await form.locator('input[name="hold_days"]').inputValue()).toBe("7");
+    await page.screenshot({ path: "test-results/dashboard.png", fullPage: true });
+  });
+
+  it("a member cannot open the creator dashboard", async () => {
+    const page = await newPage();
+    await page.goto(base);
+    await page.getByRole("button", { name: "View as member Alex" }).click();
+    await page.waitForURL("**/experiences/**");
+    const res = await page.goto(`${base}/dashboard/biz_referlydemo`);
+    expect(res?.status()).toBe(403);
+    await page.getByText("You don't have access to this page").waitFor();
+  });
+});
