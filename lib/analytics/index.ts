@@ -40,6 +40,8 @@ export const CreatorView = z.object({
       base_amount_cents: z.number().int(),
       rate_bp: z.number().int(),
       amount_cents: z.number().int(),
+      reversed_cents: z.number().int(),
+      kind: z.enum(["commission", "clawback"]),
       currency: z.string(),
       status: CommissionStatus,
       available_at: z.string(),

@@ -16,3 +16,105 @@ export const CommissionStatus = z.enum(["pending", "available", "paid", "on_hold
 export function getUserReferralEarnings(companyId: string, userId: string): Promise<Earnings[]> {
   return rpc("get_user_referral_earnings", { p_company_id: companyId, p_user_id: userId }, z.array(Earnings));
 }
+
+export const CommissionRow = z.object({
+  id: z.uuid(),
+  beneficiary: z.string(),
+  beneficiary_user_id: z.string(),
+  payment_id: z.string(),
+  level: z.number().int(),
+  kind: z.enum(["commission", "clawback"]),
+  base_amount_cents: z.number().int(),
+  rate_bp: z.number().int(),
+  amount_cents: z.number().int(),
+  reversed_cents: z.number().int(),
+  currency: z.string(),
+  status: CommissionStatus,
+  reason: z.string().nullable(),
+  available_at: z.string(),
+  created_at: z.string(),
+});
+export type CommissionRow = z.infer<typeof CommissionRow>;
+
+/** The creator's commission filters (all optional); dates are YYYY-MM-DD. */
+export const CommissionFilter = z.object({
+  status: CommissionStatus.optional(),
+  level: z.coerce.number().int().min(1).max(5).optional(),
+  member: z.string().trim().min(1).max(64).optional(),
+  from: z.iso.date().optional(),
+  to: z.iso.date().optional(),
+});
+
+/** Commissions of a company, newest first, at most 500. */
+export function listCommissions(companyId: string, filter: z.infer<typeof CommissionFilter>): Promise<CommissionRow[]> {
+  return rpc("list_commissions", { p_company_id: companyId, p_filter: filter }, z.array(CommissionRow));
+}
+
+/**
+ * Creator approves (on_hold → pending/available, pending → available) or cancels
+ * (on_hold/pending/available → cancelled) a commission, with a reason in the ledger.
+ * Throws DomainError 400 (no reason), 404, 409 (not allowed from its status).
+ */
+export function decideCommission(companyId: string, commissionId: string, decision: "approve" | "cancel", reason: string) {
+  return rpc(
+    "decide_commission",
+    { p_company_id: companyId, p_commission_id: commissionId, p_decision: decision, p_reason: reason },
+    z.object({ id: z.uuid(), status: CommissionStatus }),
+  );
+}
+
+/** Job: pending → available after the hold period. Returns how many were released. */
+export function releaseCommissions(): Promise<number> {
+  return rpc("release_commissions", {}, z.number().int());
+}
+
+export const MemberWallet = z.object({
+  currency: z.string(),
+  balances: z.object({
+    pending: z.number().int(),
+    available: z.number().int(),
+    paid: z.number().int(),
+    on_hold: z.number().int(),
+    reversed: z.number().int(),
+  }),
+  upcoming: z.array(z.object({ amount_cents: z.number().int(), available_at: z.string() })),
+  payout: z.object({
+    can_request: z.boolean(),
+    reason: z.string().nullable(),
+    available_cents: z.number().int(),
+    min_payout_cents: z.number().int(),
+  }),
+  payouts: z.array(
+    z.object({
+      id: z.uuid(),
+      amount_cents: z.number().int(),
+      currency: z.string(),
+      status: z.string(),
+      requested_at: z.string(),
+      completed_at: z.string().nullable(),
+      error: z.string().nullable(),
+    }),
+  ),
+  points: z.object({
+    balance: z.number().int(),
+    history: z.array(z.object({ points: z.number().int(), type: z.string().nullable(), memo: z.string().nullable(), created_at: z.string() })),
+  }),
+  items: z.array(z.object({ id: z.uuid(), name: z.string(), cost_points: z.number().int(), grant_type: z.string() })),
+  redemptions: z.array(
+    z.object({
+      id: z.uuid(),
+      item: z.string(),
+      cost_points: z.number().int(),
+      status: z.string(),
+      result: z.unknown(),
+      error: z.string().nullable(),
+      created_at: z.string(),
+    }),
+  ),
+});
+export type MemberWallet = z.infer<typeof MemberWallet>;
+
+/** The member's balances (pending with dates, available, paid, reversed), payouts and points. */
+export function getMemberWallet(companyId: string, userId: string): Promise<MemberWallet> {
+  return rpc("get_member_wallet", { p_company_id: companyId, p_user_id: userId }, MemberWallet);
+}

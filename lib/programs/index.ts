@@ -1,11 +1,13 @@
 /**
  * Program settings, one program per company (SQL: ensure_program, get_program,
- * update_program_settings). Defaults for a company seen the first time: 20%
- * commission, 14-day hold, $10 minimum payout, 90-day attribution window, USD.
+ * update_program_settings). Defaults for a company seen the first time: 20% commission,
+ * 14-day hold, $10 minimum payout, 90-day attribution window, USD; levels off (max 1,
+ * upper levels 5%, 2%, 1%, 1%), 12 recurring months, level 2 for 6 months (seed 002/003);
+ * manual weekly payouts; points 100 welcome, 500 first payment, 100 recurring, 50 level 2.
  */
 import { z } from "zod";
 import { rpc } from "../db";
-import { decimalToCents, percentToBasisPoints } from "../money";
+import { basisPointsToPercent, centsToDecimal, decimalToCents, percentToBasisPoints } from "../money";
 
 export const Program = z.object({
   company_id: z.string(),
@@ -19,6 +21,22 @@ export const Program = z.object({
   plan_id: z.string().nullable(),
   landing_url: z.string().nullable(),
   is_active: z.boolean(),
+  mlm_enabled: z.boolean(),
+  max_level: z.number().int(),
+  upper_level_rates_bp: z.array(z.number().int()).length(4),
+  level2_months: z.number().int(),
+  commission_type: z.enum(["percentage", "flat"]),
+  flat_amount_cents: z.number().int(),
+  product_rates_bp: z.record(z.string(), z.number().int()),
+  payout_mode: z.enum(["manual", "automatic"]),
+  payout_frequency: z.enum(["daily", "weekly", "monthly"]),
+  ledger_account_id: z.string().nullable(),
+  points_welcome: z.number().int(),
+  points_first_payment: z.number().int(),
+  points_recurring: z.number().int(),
+  points_l2: z.number().int(),
+  points_recurring_months: z.number().int(),
+  points_expiry_days: z.number().int().nullable(),
 });
 export type Program = z.infer<typeof Program>;
 
@@ -26,43 +44,153 @@ export function getProgram(companyId: string): Promise<Program> {
   return rpc("get_program", { p_company_id: companyId }, Program);
 }
 
-/**
- * What the settings form sends: percent with ≤ 2 decimals, whole days, a decimal
- * minimum payout in the program currency, optional Whop plan id and https landing URL.
- */
-export const settingsForm = (currency: string) =>
-  z.object({
-  commission_percent: z
+const percent = (label: string) =>
+  z.string().transform((v, ctx) => {
+    const bp = percentToBasisPoints(v);
+    if (bp === null) ctx.addIssue({ code: "custom", message: `${label} must be a percent from 0 to 100, at most 2 decimals` });
+    return bp ?? 0;
+  });
+const whole = (label: string, min: number, max: number) =>
+  z
     .string()
-    .transform((v, ctx) => {
-      const bp = percentToBasisPoints(v);
-      if (bp === null) ctx.addIssue({ code: "custom", message: "Commission must be a percent from 0 to 100, at most 2 decimals" });
-      return bp ?? 0;
-    }),
-  hold_days: z.coerce.number({ message: "Hold period must be a whole number of days" }).int("Hold period must be a whole number of days").min(0).max(365, "Hold period is at most 365 days"),
-  min_payout: z.string().transform((v, ctx) => {
+    .trim()
+    .regex(/^\d+$/, `${label} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `${label} must be from ${min} to ${max}`);
+const money = (label: string, currency: string) =>
+  z.string().transform((v, ctx) => {
     const cents = decimalToCents(v, currency);
-    if (cents === null) ctx.addIssue({ code: "custom", message: "Minimum payout must be an amount like 10 or 25.50" });
+    if (cents === null) ctx.addIssue({ code: "custom", message: `${label} must be an amount like 10 or 25.50` });
     return cents ?? 0;
-  }),
-  plan_id: z
-    .string()
-    .trim()
-    .refine((v) => v === "" || /^plan_[A-Za-z0-9]+$/.test(v), "Plan id looks like plan_XXXXXXXX"),
-  landing_url: z
-    .string()
-    .trim()
-    .refine((v) => v === "" || /^https?:\/\/[^\s]+$/i.test(v), "Landing URL must start with https://"),
   });
 
 /**
- * Validate and save the settings form. Returns the saved program, or the zod field
- * errors (nothing written).
+ * The settings form (every value a string, as a form sends it), validated and turned
+ * into the settings of update_program_settings: percents → basis points, amounts → cents.
+ * `product_rates` is "prod_X=15, prod_Y=12.5" (a level-1 rate per Whop product).
+ */
+export const settingsForm = (currency: string) =>
+  z
+    .object({
+      commission_percent: percent("Commission"),
+      commission_type: z.enum(["percentage", "flat"], { message: "Pick percentage or flat" }),
+      flat_amount: money("Flat amount", currency),
+      hold_days: whole("Hold period", 0, 365),
+      recurring_months: whole("Recurring months", 0, 120),
+      product_rates: z.string().transform((v, ctx) => {
+        const rates: Record<string, number> = {};
+        for (const part of v.split(",").map((p) => p.trim()).filter(Boolean)) {
+          const m = /^(prod_[A-Za-z0-9]+)\s*=\s*(\S+)$/.exec(part);
+          const bp = m ? percentToBasisPoints(m[2]) : null;
+          if (!m || bp === null) {
+            ctx.addIssue({ code: "custom", message: `Write product rates as prod_XXX=15, prod_YYY=12.5 ("${part}")` });
+            return {};
+          }
+          rates[m[1]] = bp;
+        }
+        return rates;
+      }),
+      mlm_enabled: z.string().transform((v) => v === "on" || v === "true"),
+      max_level: whole("Levels", 1, 5),
+      level2_percent: percent("Level 2 rate"),
+      level3_percent: percent("Level 3 rate"),
+      level4_percent: percent("Level 4 rate"),
+      level5_percent: percent("Level 5 rate"),
+      level2_months: whole("Level 2+ months", 0, 120),
+      min_payout: money("Minimum payout", currency),
+      payout_mode: z.enum(["manual", "automatic"], { message: "Pick manual or automatic" }),
+      payout_frequency: z.enum(["daily", "weekly", "monthly"], { message: "Pick daily, weekly or monthly" }),
+      ledger_account_id: z
+        .string()
+        .trim()
+        .refine((v) => v === "" || /^[a-z]+_[A-Za-z0-9]+$/.test(v), "The ledger account id looks like ldgr_XXXXXXXX"),
+      plan_id: z
+        .string()
+        .trim()
+        .refine((v) => v === "" || /^plan_[A-Za-z0-9]+$/.test(v), "Plan id looks like plan_XXXXXXXX"),
+      landing_url: z
+        .string()
+        .trim()
+        .refine((v) => v === "" || /^https?:\/\/[^\s]+$/i.test(v), "Landing URL must start with https://"),
+      points_welcome: whole("Welcome points", 0, 1_000_000),
+      points_first_payment: whole("First payment points", 0, 1_000_000),
+      points_recurring: whole("Recurring points", 0, 1_000_000),
+      points_l2: whole("Level 2 points", 0, 1_000_000),
+      points_recurring_months: whole("Recurring points months", 0, 120),
+      points_expiry_days: z
+        .string()
+        .trim()
+        .refine((v) => v === "" || (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 3650), "Expiry is empty (off) or 1 to 3650 days")
+        .transform((v) => (v === "" ? null : Number(v))),
+    })
+    .transform((s) => ({
+      commission_rate_bp: s.commission_percent,
+      commission_type: s.commission_type,
+      flat_amount_cents: s.flat_amount,
+      hold_days: s.hold_days,
+      recurring_months: s.recurring_months,
+      product_rates_bp: s.product_rates,
+      mlm_enabled: s.mlm_enabled,
+      max_level: s.max_level,
+      upper_level_rates_bp: [s.level2_percent, s.level3_percent, s.level4_percent, s.level5_percent],
+      level2_months: s.level2_months,
+      min_payout_cents: s.min_payout,
+      payout_mode: s.payout_mode,
+      payout_frequency: s.payout_frequency,
+      ledger_account_id: s.ledger_account_id,
+      plan_id: s.plan_id,
+      landing_url: s.landing_url,
+      points_welcome: s.points_welcome,
+      points_first_payment: s.points_first_payment,
+      points_recurring: s.points_recurring,
+      points_l2: s.points_l2,
+      points_recurring_months: s.points_recurring_months,
+      points_expiry_days: s.points_expiry_days,
+    }));
+
+export type SettingsFormValues = Record<string, string>;
+
+/** The settings form's values for a program (the inverse of settingsForm). */
+export function settingsFormValues(p: Program): SettingsFormValues {
+  return {
+    commission_percent: basisPointsToPercent(p.commission_rate_bp),
+    commission_type: p.commission_type,
+    flat_amount: centsToDecimal(p.flat_amount_cents, p.currency),
+    hold_days: String(p.hold_days),
+    recurring_months: String(p.recurring_months),
+    product_rates: Object.entries(p.product_rates_bp)
+      .map(([id, bp]) => `${id}=${basisPointsToPercent(bp)}`)
+      .join(", "),
+    mlm_enabled: p.mlm_enabled ? "on" : "",
+    max_level: String(p.max_level),
+    level2_percent: basisPointsToPercent(p.upper_level_rates_bp[0]),
+    level3_percent: basisPointsToPercent(p.upper_level_rates_bp[1]),
+    level4_percent: basisPointsToPercent(p.upper_level_rates_bp[2]),
+    level5_percent: basisPointsToPercent(p.upper_level_rates_bp[3]),
+    level2_months: String(p.level2_months),
+    min_payout: centsToDecimal(p.min_payout_cents, p.currency),
+    payout_mode: p.payout_mode,
+    payout_frequency: p.payout_frequency,
+    ledger_account_id: p.ledger_account_id ?? "",
+    plan_id: p.plan_id ?? "",
+    landing_url: p.landing_url ?? "",
+    points_welcome: String(p.points_welcome),
+    points_first_payment: String(p.points_first_payment),
+    points_recurring: String(p.points_recurring),
+    points_l2: String(p.points_l2),
+    points_recurring_months: String(p.points_recurring_months),
+    points_expiry_days: p.points_expiry_days === null ? "" : String(p.points_expiry_days),
+  };
+}
+
+/**
+ * Validate and save the settings form. Returns the saved program, or the field errors
+ * (nothing written).
  */
 export async function saveSettings(
   companyId: string,
   currency: string,
-  form: Record<string, unknown>,
+  form: SettingsFormValues,
 ): Promise<{ ok: true; program: Program } | { ok: false; errors: Record<string, string> }> {
   const parsed = settingsForm(currency).safeParse(form);
   if (!parsed.success) {
@@ -70,20 +198,6 @@ export async function saveSettings(
     for (const issue of parsed.error.issues) errors[String(issue.path[0])] ??= issue.message;
     return { ok: false, errors };
   }
-  const s = parsed.data;
-  const program = await rpc(
-    "update_program_settings",
-    {
-      p_company_id: companyId,
-      p_settings: {
-        commission_rate_bp: s.commission_percent,
-        hold_days: s.hold_days,
-        min_payout_cents: s.min_payout,
-        plan_id: s.plan_id,
-        landing_url: s.landing_url,
-      },
-    },
-    Program,
-  );
+  const program = await rpc("update_program_settings", { p_company_id: companyId, p_settings: parsed.data }, Program);
   return { ok: true, program };
 }

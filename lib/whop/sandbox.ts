@@ -5,7 +5,9 @@
  *   POST /__sandbox/state     merge {companies, experiences, users, access, fail}
  *   GET  /__sandbox/requests  what the app sent (method, path, body)
  * Endpoints: GET /users/:id, GET /users/:id/access/:resource, GET /experiences/:id,
- * POST and GET /checkout_configurations, POST /transfers. Answers have the SDK's shapes.
+ * POST and GET /checkout_configurations, POST /transfers (one transfer per idempotence
+ * key, as Whop does), POST /promo_codes. Answers have the SDK's shapes. `fail` and `delay`
+ * make a route answer an error or answer late.
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -23,6 +25,8 @@ export interface SandboxState {
   defaultAccess: AccessLevel;
   /** "POST /checkout_configurations" → answer this status with this message */
   fail: Record<string, { status: number; message: string }>;
+  /** "POST /transfers" → wait this many ms before answering (timeouts) */
+  delay: Record<string, number>;
   /** purchase_url = `${checkoutBaseUrl}/${id}` */
   checkoutBaseUrl: string;
 }
@@ -52,6 +56,7 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
     access: {},
     defaultAccess: "no_access",
     fail: {},
+    delay: {},
     checkoutBaseUrl: "https://whop.com/checkout",
     ...initial,
   };
@@ -86,8 +91,12 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
 
     if (p === "/__sandbox/state" && method === "POST") {
       const patch = (body ?? {}) as Partial<SandboxState>;
-      for (const key of ["companies", "experiences", "users", "fail"] as const) {
-        if (patch[key]) Object.assign(state[key], patch[key]);
+      for (const key of ["companies", "experiences", "users", "fail", "delay"] as const) {
+        // a null value removes the entry (clears a failure or delay)
+        for (const [k, v] of Object.entries(patch[key] ?? {})) {
+          if (v === null) delete (state[key] as Record<string, unknown>)[k];
+          else (state[key] as Record<string, unknown>)[k] = v;
+        }
       }
       for (const [company, users] of Object.entries(patch.access ?? {})) {
         state.access[company] = { ...state.access[company], ...users };
@@ -99,6 +108,8 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
 
     const api = p.replace(/^\/api\/v1/, "");
     requests.push({ method, path: api, body });
+    const wait = state.delay[`${method} ${api}`];
+    if (wait) await new Promise((r) => setTimeout(r, wait));
     const failure = state.fail[`${method} ${api.replace(/\/[^/]+$/, "")}`] ?? state.fail[`${method} ${api}`];
     if (failure) return answer(res, failure.status, { error: { message: failure.message } });
     if (req.headers.authorization !== undefined && !/^Bearer \S+/.test(req.headers.authorization)) {
@@ -164,6 +175,13 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
         transfers.set(key, t);
       }
       return answer(res, 200, t);
+    }
+    if (api === "/promo_codes" && method === "POST") {
+      const b = (body ?? {}) as Record<string, unknown>;
+      if (typeof b.code !== "string" || typeof b.company_id !== "string") {
+        return answer(res, 400, { error: { message: "code and company_id are required" } });
+      }
+      return answer(res, 200, { id: `promo_${randomUUID().replace(/-/g, "").slice(0, 12)}`, ...b, created_at: now() });
     }
     return answer(res, 404, { error: { message: `no sandbox route for ${method} ${api}` } });
   });

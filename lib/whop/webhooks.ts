@@ -36,9 +36,23 @@ const PaymentData = z.object({
 /** The fields of @whop/sdk's Membership that signups read. */
 const MembershipData = z.object({ id: z.string().min(1), user: WhopUser, metadata: Metadata });
 
+/** The fields of @whop/sdk's refund.created/updated data that reversals read. */
+const RefundData = z.object({
+  id: z.string().min(1),
+  amount: z.number().nonnegative(),
+  status: z.string(),
+  payment: z.object({ id: z.string().min(1) }),
+});
+
+/** The fields of @whop/sdk's Dispute that reversals read. */
+const DisputeData = z.object({ id: z.string().min(1), amount: z.number().nonnegative(), payment: z.object({ id: z.string().min(1) }) });
+
 const dataSchemas: Record<string, z.ZodType> = {
   "payment.succeeded": PaymentData,
   "membership.activated": MembershipData,
+  "refund.created": RefundData,
+  "refund.updated": RefundData,
+  "dispute.created": DisputeData,
 };
 
 /** Event types with a handler in process_webhook_event; others are acknowledged and recorded. */

@@ -561,6 +561,16 @@ begin
     'currency', v.currency, 'ledger_account_id', v_program.ledger_account_id);
 end $$;
 
+-- One payout as jsonb (RL404 when unknown).
+create function public.get_payout(p_company_id text, p_payout_id uuid) returns jsonb
+language plpgsql stable security definer set search_path = '' as $$
+declare v public.payouts;
+begin
+  select * into v from public.payouts where company_id = p_company_id and id = p_payout_id;
+  if v.id is null then raise exception 'No such payout' using errcode = 'RL404'; end if;
+  return to_jsonb(v);
+end $$;
+
 -- Whop accepted the transfer: processing → completed, its commissions → paid, and the
 -- payout leaves the member's balance in the ledger. Idempotent for the same transfer id.
 create function public.complete_payout(p_company_id text, p_payout_id uuid, p_transfer_id text) returns jsonb
@@ -664,14 +674,19 @@ begin
 end $$;
 
 -- Creator grants (p_delta > 0) or deducts (< 0) points by hand with a reason (ADMIN_GRANT).
--- A deduction below zero is refused (RL400). Returns the new balance.
-create function public.grant_points(p_company_id text, p_user_id text, p_delta bigint, p_reason text) returns bigint
+-- p_member is a user id or the username of a known member (RL404 otherwise). A deduction
+-- below zero is refused (RL400). Returns the new balance.
+create function public.grant_points(p_company_id text, p_member text, p_delta bigint, p_reason text) returns bigint
 language plpgsql security definer set search_path = '' as $$
+declare v_user text;
 begin
   if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
   if p_delta = 0 then raise exception 'Grant or deduct at least one point' using errcode = 'RL400'; end if;
-  perform public.upsert_user(p_company_id, p_user_id, null, null);
-  return public.add_points(p_company_id, p_user_id, p_delta, 'ADMIN_GRANT', 'admin', gen_random_uuid()::text, p_reason);
+  select user_id into v_user from public.users
+  where company_id = p_company_id and (user_id = trim(p_member) or lower(username) = lower(trim(p_member)))
+  order by user_id = trim(p_member) desc limit 1;
+  if v_user is null then raise exception 'No member "%" in this community', trim(p_member) using errcode = 'RL404'; end if;
+  return public.add_points(p_company_id, v_user, p_delta, 'ADMIN_GRANT', 'admin', gen_random_uuid()::text, p_reason);
 end $$;
 
 -- A member redeems an item: spends its cost (REDEMPTION_<grant type>) and opens a pending

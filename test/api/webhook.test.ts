@@ -100,9 +100,10 @@ describe("POST /api/webhooks/whop: payment.succeeded converts and pays commissio
     expect(ref).toMatchObject({ id: pay.referral_id, referrer_user_id: c.referrer, status: "converted", source: "link" });
     expect(ref.converted_at).not.toBeNull();
 
-    // the ledger saw the payment and the commission, to the cent
+    // the ledger saw the payment and the commission, to the cent (points rows aside)
     const ledger = await rows(
-      `select kind, user_id, amount_cents from public.transactions where company_id = $1 order by id`,
+      `select kind, user_id, amount_cents from public.transactions
+       where company_id = $1 and kind in ('payment', 'commission') order by id`,
       [c.company],
     );
     expect(ledger).toEqual([
@@ -117,13 +118,16 @@ describe("POST /api/webhooks/whop: payment.succeeded converts and pays commissio
     const event = payment(c, { metadata: { referral_code: code } });
 
     expect((await deliver(event)).json).toMatchObject({ ok: true, duplicate: false, outcome: "commission_created" });
+    const ledgerRows = () => count(`select 1 from public.transactions where company_id = $1`, [c.company]);
+    const before = await ledgerRows();
     const again = await deliver(event);
     expect(again.status).toBe(200);
     expect(again.json).toEqual({ ok: true, duplicate: true, outcome: "commission_created" });
 
     expect(await commissionsOf(event.data.id)).toHaveLength(1);
     expect(await eventRows(event.id)).toBe(1);
-    expect(await count(`select 1 from public.transactions where company_id = $1`, [c.company])).toBe(2);
+    expect(await ledgerRows()).toBe(before);
+    expect(await paymentRows(event.data.id)).toBe(1);
   });
 
   it("a second event id for the same payment does not pay twice", async () => {
@@ -176,6 +180,41 @@ describe("POST /api/webhooks/whop: payment.succeeded converts and pays commissio
   });
 });
 
+describe("POST /api/webhooks/whop: amounts in minor units, one rounding rule", () => {
+  it("25% of 0.50 is 12.5 cents → 12 (round half down)", async () => {
+    const c = ids();
+    const code = await codeFor(c.company, c.referrer);
+    await rows(`select public.update_program_settings($1, '{"commission_rate_bp": 2500}'::jsonb)`, [c.company]);
+    const event = payment(c, { total: 0.5, metadata: { referral_code: code } });
+    expect((await deliver(event)).json).toMatchObject({ outcome: "commission_created" });
+    const commissions = await commissionsOf(event.data.id);
+    expect(commissions).toHaveLength(1);
+    expect(commissions[0]).toMatchObject({ base_amount_cents: "50", rate_bp: 2500, amount_cents: "12" });
+  });
+
+  it("a JPY payment of ¥4999 is 4999 minor units (no cents) and earns ¥1000", async () => {
+    const c = ids();
+    const code = await codeFor(c.company, c.referrer);
+    const event = paymentSucceededEvent({
+      eventId: uid("evt_"),
+      paymentId: uid("pay_"),
+      membershipId: uid("mem_"),
+      companyId: c.company,
+      user: { id: c.referee, username: "bob", name: null },
+      planId: "plan_test",
+      total: 4999,
+      currency: "jpy",
+      metadata: { referral_code: code },
+    });
+    expect((await deliver(event)).json).toMatchObject({ outcome: "commission_created" });
+    const [pay] = await rows(`select amount_cents, currency from public.payments where payment_id = $1`, [event.data.id]);
+    expect(pay).toEqual({ amount_cents: "4999", currency: "JPY" });
+    const commissions = await commissionsOf(event.data.id);
+    expect(commissions).toHaveLength(1);
+    expect(commissions[0]).toMatchObject({ base_amount_cents: "4999", amount_cents: "1000", currency: "JPY" });
+  });
+});
+
 describe("POST /api/webhooks/whop: signatures", () => {
   it("a signature made with another secret → 401, nothing written", async () => {
     const c = ids();
@@ -219,12 +258,14 @@ describe("POST /api/webhooks/whop: signatures", () => {
     expect(await paymentRows(event.data.id)).toBe(0);
   });
 
-  it("a correctly signed but 10-minute-old timestamp → 401 (replay), nothing written", async () => {
+  it("a correctly signed but 10-minute-old (or future) timestamp → 401 (replay), nothing written", async () => {
     const c = ids();
     const code = await codeFor(c.company, c.referrer);
     const event = payment(c, { metadata: { referral_code: code } });
     const r = await deliver(event, { timestamp: Math.floor(Date.now() / 1000) - 600 });
     expect(r.status).toBe(401);
+    // nor 10 minutes in the future
+    expect((await deliver(event, { timestamp: Math.floor(Date.now() / 1000) + 600 })).status).toBe(401);
     expect(await eventRows(event.id)).toBe(0);
     expect(await paymentRows(event.data.id)).toBe(0);
   });
@@ -282,6 +323,42 @@ describe("POST /api/webhooks/whop: attribution", () => {
     expect(pay).toEqual({ company_id: b.company, referral_id: null });
   });
 
+  it("a click of another company in metadata.click_id → no_attribution, no commission", async () => {
+    const a = ids();
+    const b = ids();
+    const codeOfA = await codeFor(a.company, a.referrer);
+    await rows(`select public.update_program_settings($1, $2::jsonb)`, [a.company, JSON.stringify({ landing_url: "https://a.example/" })]);
+    const click = await fetch(`${inject("apiUrl")}/r/${codeOfA}`, {
+      redirect: "manual",
+      headers: { "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "x-forwarded-for": "198.51.100.41" },
+    });
+    expect(click.status).toBe(302);
+    const [k] = await rows(
+      `select k.id from public.referral_clicks k join public.referral_codes c on c.id = k.code_id where c.code = $1`,
+      [codeOfA],
+    );
+    expect(k).toBeDefined();
+    await codeFor(b.company, b.referrer);
+
+    const event = payment(b, { metadata: { click_id: k.id } });
+    const r = await deliver(event);
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ ok: true, duplicate: false, outcome: "no_attribution" });
+    expect(await commissionsOf(event.data.id)).toHaveLength(0);
+    expect(await count(`select 1 from public.referrals where company_id in ($1, $2)`, [a.company, b.company])).toBe(0);
+  });
+
+  it("a buyer using their own referral code earns nothing (no self-referral)", async () => {
+    const c = ids();
+    const ownCode = await codeFor(c.company, c.referee, "bob");
+    const event = payment(c, { metadata: { referral_code: ownCode } });
+    const r = await deliver(event);
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ ok: true, duplicate: false, outcome: "no_attribution" });
+    expect(await commissionsOf(event.data.id)).toHaveLength(0);
+    expect(await count(`select 1 from public.referrals where company_id = $1`, [c.company])).toBe(0);
+  });
+
   it("no attribution → 200 no_attribution, the payment is still recorded", async () => {
     const c = ids();
     await codeFor(c.company, c.referrer);
@@ -300,21 +377,22 @@ describe("POST /api/webhooks/whop: attribution", () => {
     expect(ev.outcome).toBe("no_attribution");
   });
 
-  it("another event type (refund.created) → 200 outcome recorded, stored in webhook_events", async () => {
+  it("an event type without a handler (setup_intent.succeeded) → 200 outcome recorded, stored in webhook_events", async () => {
+    // a Whop event Referly has no use for (refunds, disputes and deactivations get handlers)
     const c = ids();
     const event = {
       id: uid("evt_"),
       api_version: "v1",
-      type: "refund.created",
+      type: "setup_intent.succeeded",
       timestamp: new Date().toISOString(),
       company_id: c.company,
-      data: { id: uid("rfnd_"), amount: 10, currency: "usd", payment: { id: uid("pay_") }, status: "succeeded" },
+      data: { id: uid("sint_"), status: "succeeded", company: { id: c.company }, member: null, payment_method: null },
     };
     const r = await deliver(event);
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ ok: true, duplicate: false, outcome: "recorded" });
     const [ev] = await rows(`select * from public.webhook_events where event_id = $1`, [event.id]);
-    expect(ev).toMatchObject({ type: "refund.created", company_id: c.company, outcome: "recorded" });
+    expect(ev).toMatchObject({ type: "setup_intent.succeeded", company_id: c.company, outcome: "recorded" });
     expect(ev.payload).toEqual(event.data);
   });
 

@@ -1,7 +1,12 @@
 "use server";
 
 import { revalidatePath } from "next/cache";
-import { getProgram, saveSettings } from "@/lib/programs";
+import { attempt } from "@/app/_components/attempt";
+import type { ActionState } from "@/app/_components/action-form";
+import { decideCommission } from "@/lib/commissions";
+import { cancelPayout, payPayout } from "@/lib/payouts";
+import { createPointsItem, grantPoints, GrantForm, ItemForm } from "@/lib/points";
+import { getProgram, saveSettings, settingsFormValues } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 
 export interface SettingsState {
@@ -10,17 +15,73 @@ export interface SettingsState {
   errors: Record<string, string>;
 }
 
+const field = (form: FormData, name: string) => String(form.get(name) ?? "");
+
 /** Program settings form: admins only; zod-validated; nothing written on error. */
 export async function saveSettingsAction(companyId: string, _prev: SettingsState, form: FormData): Promise<SettingsState> {
   await requireCompanyAdmin(companyId);
   const program = await getProgram(companyId);
-  const fields = ["commission_percent", "hold_days", "min_payout", "plan_id", "landing_url"];
-  const result = await saveSettings(
-    companyId,
-    program.currency,
-    Object.fromEntries(fields.map((f) => [f, String(form.get(f) ?? "")])),
-  );
+  const values = Object.fromEntries(Object.keys(settingsFormValues(program)).map((f) => [f, field(form, f)]));
+  const result = await saveSettings(companyId, program.currency, values);
   if (!result.ok) return { ok: false, message: "Please fix the highlighted fields.", errors: result.errors };
   revalidatePath(`/dashboard/${companyId}`);
   return { ok: true, message: "Settings saved.", errors: {} };
+}
+
+/** Approve or cancel one commission, with a reason. */
+export async function decideCommissionAction(
+  companyId: string,
+  commissionId: string,
+  decision: "approve" | "cancel",
+  _prev: ActionState,
+  form: FormData,
+): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  return attempt(`/dashboard/${companyId}`, decision === "approve" ? "Approved." : "Cancelled.", () =>
+    decideCommission(companyId, commissionId, decision, field(form, "reason")),
+  );
+}
+
+/** Pay (approve or retry) or cancel a payout. */
+export async function payoutAction(
+  companyId: string,
+  payoutId: string,
+  op: "pay" | "cancel",
+  _prev: ActionState,
+  form: FormData,
+): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  if (op === "cancel") {
+    return attempt(`/dashboard/${companyId}`, "Payout cancelled.", () => cancelPayout(companyId, payoutId, field(form, "reason") || "cancelled by the creator"));
+  }
+  let status = "";
+  const state = await attempt(`/dashboard/${companyId}`, "", async () => {
+    status = (await payPayout(companyId, payoutId)).status;
+  });
+  if (!state.ok) return state;
+  return status === "completed"
+    ? { ok: true, message: "Paid through Whop." }
+    : status === "failed"
+      ? { ok: false, message: "Whop refused the transfer; see the error in the queue." }
+      : { ok: true, message: "Sent; waiting for Whop's answer." };
+}
+
+/** New redeemable item. */
+export async function createItemAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const parsed = ItemForm.safeParse(Object.fromEntries(["name", "cost_points", "grant_type", "percent_off", "plan_id", "note"].map((f) => [f, field(form, f)])));
+  if (!parsed.success) return { ok: false, message: parsed.error.issues[0].message };
+  return attempt(`/dashboard/${companyId}`, `Added "${parsed.data.name}".`, () => createPointsItem(companyId, parsed.data));
+}
+
+/** Grant or deduct points by hand. */
+export async function grantPointsAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const parsed = GrantForm.safeParse({ member: field(form, "member"), points: field(form, "points"), reason: field(form, "reason") });
+  if (!parsed.success) return { ok: false, message: parsed.error.issues[0].message };
+  let balance = 0;
+  const state = await attempt(`/dashboard/${companyId}`, "", async () => {
+    balance = await grantPoints(companyId, parsed.data.member, parsed.data.points, parsed.data.reason);
+  });
+  return state.ok ? { ok: true, message: `Done. ${parsed.data.member} now has ${balance} points.` } : state;
 }

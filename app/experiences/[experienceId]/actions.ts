@@ -1,7 +1,12 @@
 "use server";
 
 import { revalidatePath } from "next/cache";
+import type { ActionState } from "@/app/_components/action-form";
+import { attempt } from "@/app/_components/attempt";
 import { DomainError } from "@/lib/db";
+import { requestPayout } from "@/lib/payouts";
+import { redeemItem } from "@/lib/points";
+import { getProgram } from "@/lib/programs";
 import { claimReferral, ClaimInput } from "@/lib/referrals";
 import { whop } from "@/lib/whop/client";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
@@ -25,4 +30,29 @@ export async function claimAction(experienceId: string, _prev: ClaimState, form:
   }
   revalidatePath(`/experiences/${experienceId}`);
   return { ok: true, message: "Thanks! Your referrer has been recorded." };
+}
+
+/** "Request payout": the whole available balance; paid at once in automatic mode. */
+export async function requestPayoutAction(experienceId: string, _prev: ActionState): Promise<ActionState> {
+  const viewer = await requireExperienceViewer(experienceId);
+  const program = await getProgram(viewer.companyId);
+  let status = "";
+  const state = await attempt(`/experiences/${experienceId}`, "", async () => {
+    status = (await requestPayout(viewer.companyId, viewer.userId, program.payout_mode === "automatic")).status;
+  });
+  if (!state.ok) return state;
+  return { ok: true, message: status === "completed" ? "Paid! The money is on its way to your Whop balance." : "Payout requested. The creator will review it." };
+}
+
+/** Redeem a reward with points. */
+export async function redeemAction(experienceId: string, itemId: string, _prev: ActionState): Promise<ActionState> {
+  const viewer = await requireExperienceViewer(experienceId);
+  let message = "";
+  const state = await attempt(`/experiences/${experienceId}`, "", async () => {
+    const r = await redeemItem(viewer.companyId, viewer.userId, itemId);
+    const code = (r.result as { promo_code?: string } | null)?.promo_code;
+    message =
+      r.status === "granted" ? `Redeemed! Your code: ${code}` : r.status === "failed" ? `Whop could not create the reward (${r.error}); your points are back.` : "Redeemed! The creator will get in touch.";
+  });
+  return state.ok ? { ok: true, message } : state;
 }

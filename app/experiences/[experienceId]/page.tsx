@@ -4,6 +4,10 @@ import { referralLink } from "@/lib/codes";
 import { env } from "@/lib/env";
 import { formatMoney } from "@/lib/money";
 import { getMemberView } from "@/lib/referrals";
+import { getMemberWallet } from "@/lib/commissions";
+import { ActionForm } from "@/app/_components/action-form";
+import { Button } from "@whop/react/components";
+import { redeemAction, requestPayoutAction } from "./actions";
 import { whop } from "@/lib/whop/client";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
 import { ClaimForm } from "./claim-form";
@@ -23,7 +27,10 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
     username: profile?.username ?? null,
     name: profile?.name ?? null,
   });
+  const wallet = await getMemberWallet(viewer.companyId, viewer.userId);
   const link = referralLink(view.code);
+  const cur = wallet.currency;
+  const day = (iso: string) => new Date(iso).toLocaleDateString("en-US", { dateStyle: "medium" });
   const earnings = view.earnings.length
     ? view.earnings
     : [{ currency: view.program.currency, total_earnings: 0, pending_earnings: 0, paid_earnings: 0 }];
@@ -63,14 +70,97 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
             <div className="stack">
               <Text weight="bold">Earnings ({e.currency})</Text>
               <div className="row">
-                <Money label="Total" cents={e.total_earnings} currency={e.currency} testId="earnings-total" />
-                <Money label="Pending" cents={e.pending_earnings} currency={e.currency} testId="earnings-pending" />
-                <Money label="Paid" cents={e.paid_earnings} currency={e.currency} testId="earnings-paid" />
+                <MoneyStat label="Total" cents={e.total_earnings} currency={e.currency} testId="earnings-total" />
+                <MoneyStat label="Pending" cents={e.pending_earnings} currency={e.currency} testId="earnings-pending" />
+                <MoneyStat label="Paid" cents={e.paid_earnings} currency={e.currency} testId="earnings-paid" />
               </div>
             </div>
           </Card>
         ))}
       </section>
+
+
+      <Card size="2">
+        <div className="stack">
+          <Heading size="4">Your balance ({cur})</Heading>
+          <div className="row">
+            <MoneyStat label="Pending" cents={wallet.balances.pending} currency={cur} testId="balance-pending" />
+            <MoneyStat label="Available" cents={wallet.balances.available} currency={cur} testId="balance-available" />
+            <MoneyStat label="Paid" cents={wallet.balances.paid} currency={cur} testId="balance-paid" />
+            <MoneyStat label="Reversed" cents={wallet.balances.reversed} currency={cur} testId="balance-reversed" />
+          </div>
+          {wallet.upcoming.length > 0 && (
+            <Text size="2" className="muted" data-testid="upcoming">
+              {wallet.upcoming.map((u) => `${formatMoney(u.amount_cents, cur)} on ${day(u.available_at)}`).join(" · ")}
+            </Text>
+          )}
+          <ActionForm action={requestPayoutAction.bind(null, experienceId)} label="Request payout">
+            <Button type="submit" disabled={!wallet.payout.can_request}>
+              Request payout of {formatMoney(Math.max(wallet.payout.available_cents, 0), cur)}
+            </Button>
+            {!wallet.payout.can_request && (
+              <Text size="2" className="muted" data-testid="payout-reason">
+                {wallet.payout.reason}
+                {wallet.payout.reason === "Below the minimum payout" && ` of ${formatMoney(wallet.payout.min_payout_cents, cur)}`}
+              </Text>
+            )}
+          </ActionForm>
+          {wallet.payouts.length > 0 && (
+            <Table.Root>
+              <Table.Table aria-label="Payout history">
+                <Table.Body>
+                  {wallet.payouts.map((o) => (
+                    <Table.Row key={o.id}>
+                      <Table.Cell>{day(o.requested_at)}</Table.Cell>
+                      <Table.Cell>{formatMoney(o.amount_cents, o.currency)}</Table.Cell>
+                      <Table.Cell>
+                        <Badge color={o.status === "completed" ? "green" : o.status === "failed" ? "red" : "amber"}>{o.status}</Badge>
+                      </Table.Cell>
+                    </Table.Row>
+                  ))}
+                </Table.Body>
+              </Table.Table>
+            </Table.Root>
+          )}
+        </div>
+      </Card>
+
+      <Card size="2">
+        <div className="stack">
+          <Heading size="4">
+            Points: <span data-testid="points-balance">{wallet.points.balance}</span>
+          </Heading>
+          {wallet.items.length > 0 && (
+            <div className="grid">
+              {wallet.items.map((i) => (
+                <Card key={i.id}>
+                  <ActionForm action={redeemAction.bind(null, experienceId, i.id)} label={`Redeem ${i.name}`} className="stack">
+                    <Text weight="bold">{i.name}</Text>
+                    <Text size="2" className="muted">{i.cost_points} points</Text>
+                    <Button size="1" type="submit" disabled={wallet.points.balance < i.cost_points}>Redeem</Button>
+                  </ActionForm>
+                </Card>
+              ))}
+            </div>
+          )}
+          {wallet.redemptions.length > 0 && (
+            <Text size="2">
+              Your rewards:{" "}
+              {wallet.redemptions
+                .map((r) => `${r.item} — ${r.status}${(r.result as { promo_code?: string } | null)?.promo_code ? ` (code ${(r.result as { promo_code: string }).promo_code})` : ""}`)
+                .join(" · ")}
+            </Text>
+          )}
+          {wallet.points.history.length > 0 && (
+            <Text size="2" className="muted" data-testid="points-history">
+              {wallet.points.history
+                .slice(0, 8)
+                .map((h) => `${h.points > 0 ? "+" : ""}${h.points} ${(h.type ?? "").toLowerCase().replace(/_/g, " ")}`)
+                .join(" · ")}
+            </Text>
+          )}
+        </div>
+      </Card>
 
       <Card size="2">
         <div className="stack">
@@ -120,7 +210,7 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
   );
 }
 
-function Money({ label, cents, currency, testId }: { label: string; cents: number; currency: string; testId: string }) {
+function MoneyStat({ label, cents, currency, testId }: { label: string; cents: number; currency: string; testId: string }) {
   return (
     <div className="stat">
       <Text size="2" className="muted">

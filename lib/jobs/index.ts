@@ -1,0 +1,23 @@
+/**
+ * Scheduled jobs behind /api/cron/<job> (DESIGN.md flow 7), each idempotent and safe to
+ * run twice. Returns what the job did.
+ */
+import { z } from "zod";
+import { rpc } from "../db";
+import { releaseCommissions } from "../commissions";
+import { runPayoutBatch } from "../payouts";
+import { expirePoints } from "../points";
+
+export const JOBS = {
+  /** pending → available after the hold period */
+  release: async () => ({ released: await releaseCommissions() }),
+  /** automatic payouts by frequency, and resending unanswered ones */
+  payouts: async () => runPayoutBatch(),
+  /** points older than points_expiry_days */
+  "points-expiry": async () => ({ expired: await expirePoints() }),
+  /** pending referrals past the attribution window */
+  "referrals-expiry": async () => ({ expired: await rpc("expire_referrals", {}, z.number().int()) }),
+} satisfies Record<string, () => Promise<Record<string, number>>>;
+
+export type JobName = keyof typeof JOBS;
+export const isJob = (name: string): name is JobName => Object.hasOwn(JOBS, name);

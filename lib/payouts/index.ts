@@ -1,0 +1,104 @@
+/**
+ * Payouts (DESIGN.md flow 6; SQL: request_payout, start_payout, complete_payout,
+ * fail_payout, cancel_payout, due_payouts). Statuses: requested → processing →
+ * completed | failed (commissions back to available) | cancelled.
+ *
+ * Paying calls Whop `transfers.create` from the company's ledger account to the member,
+ * amount in decimal currency units, `idempotence_key` = the payout id, so a retry (after a
+ * failure, a timeout, or a doubled answer) can never pay twice.
+ */
+import { APIError } from "@whop/sdk";
+import { z } from "zod";
+import { rpc } from "../db";
+import { whop } from "../whop/client";
+
+export const PayoutStatus = z.enum(["requested", "processing", "completed", "failed", "cancelled"]);
+
+export const Payout = z.object({
+  id: z.uuid(),
+  company_id: z.string(),
+  user_id: z.string(),
+  amount_cents: z.number().int(),
+  currency: z.string(),
+  status: PayoutStatus,
+  whop_transfer_id: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type Payout = z.infer<typeof Payout>;
+
+const Started = z.object({
+  id: z.uuid(),
+  user_id: z.string(),
+  amount_cents: z.number().int(),
+  amount: z.string(),
+  currency: z.string(),
+  ledger_account_id: z.string(),
+});
+
+/**
+ * The member asks for their whole available balance. Throws DomainError 409 (a payout is
+ * open) or 400 (below the minimum / negative balance). In automatic payout mode the payout
+ * is sent at once.
+ */
+export async function requestPayout(companyId: string, userId: string, automatic: boolean): Promise<Payout> {
+  const payout = await rpc("request_payout", { p_company_id: companyId, p_user_id: userId }, Payout);
+  return automatic ? payPayout(companyId, payout.id) : payout;
+}
+
+/**
+ * Send a payout (creator's approve or retry, automatic mode, the payouts job). A definite
+ * refusal by Whop (an API error with a 4xx status) fails it with Whop's message; no answer
+ * (timeout, network, 5xx) leaves it processing — the outcome is unknown — and the payouts
+ * job resends it with the same idempotence key. Throws DomainError from start_payout.
+ */
+export async function payPayout(companyId: string, payoutId: string): Promise<Payout> {
+  const p = await rpc("start_payout", { p_company_id: companyId, p_payout_id: payoutId }, Started);
+  let transferId: string;
+  try {
+    const transfer = await whop().transfers.create({
+      origin_id: p.ledger_account_id,
+      destination_id: p.user_id,
+      // decimal currency units, from the exact decimal text SQL computed
+      amount: Number(p.amount),
+      currency: p.currency.toLowerCase(),
+      idempotence_key: p.id,
+      metadata: { payout_id: p.id },
+      notes: "Referly referral commissions",
+    });
+    // a ledger transfer answers a Transfer with an id (the other shapes are wallet sends)
+    if (!("id" in transfer) || typeof transfer.id !== "string") throw new Error("Whop answered without a transfer id");
+    transferId = transfer.id;
+  } catch (err) {
+    if (err instanceof APIError && typeof err.status === "number" && err.status >= 400 && err.status < 500) {
+      return rpc("fail_payout", { p_company_id: companyId, p_payout_id: p.id, p_error: err.message }, Payout);
+    }
+    console.error(`payout ${p.id}: no definite answer from Whop, will retry`, err);
+    return rpc("get_payout", { p_company_id: companyId, p_payout_id: p.id }, Payout);
+  }
+  return rpc("complete_payout", { p_company_id: companyId, p_payout_id: p.id, p_transfer_id: transferId }, Payout);
+}
+
+/** Creator cancels a requested or failed payout (commissions return to available). */
+export function cancelPayout(companyId: string, payoutId: string, reason: string): Promise<Payout> {
+  return rpc("cancel_payout", { p_company_id: companyId, p_payout_id: payoutId, p_reason: reason }, Payout);
+}
+
+/**
+ * Job: batch payouts of automatic programs by their frequency, plus resending payouts
+ * whose earlier attempt got no answer. Safe to run twice. Returns per-status counts.
+ */
+export async function runPayoutBatch(): Promise<Record<string, number>> {
+  const due = await rpc("due_payouts", {}, z.array(z.object({ company_id: z.string(), payout_id: z.uuid() })));
+  const counts: Record<string, number> = {};
+  for (const d of due) {
+    let status: string;
+    try {
+      status = (await payPayout(d.company_id, d.payout_id)).status;
+    } catch (err) {
+      status = "skipped";
+      console.error(`payout ${d.payout_id}`, err);
+    }
+    counts[status] = (counts[status] ?? 0) + 1;
+  }
+  return counts;
+}
