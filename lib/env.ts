@@ -26,6 +26,8 @@ const schema = z.object({
   SUPABASE_URL: optional.pipe(z.url().optional()),
   SUPABASE_SERVICE_ROLE_KEY: optional,
   CRON_SECRET: optional,
+  /** how long a Whop API call may take, ms (default 10000) */
+  WHOP_TIMEOUT_MS: optional.pipe(z.string().regex(/^\d+$/).transform(Number).optional()),
   DEMO_USER_TOKEN_PRIVATE_KEY: optional,
 });
 

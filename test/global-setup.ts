@@ -95,6 +95,8 @@ export default async function setup(project: TestProject) {
         WHOP_BASE_URL: sandbox.apiUrl,
         WHOP_USER_TOKEN_PUBLIC_KEY: keys.publicJwk,
         CRON_SECRET: "cron_test_secret",
+        // a stand-in told to answer late makes the SDK time out quickly
+        WHOP_TIMEOUT_MS: "1500",
       },
     });
     demo = await launch({

@@ -20,7 +20,7 @@ export function whop(): Whop {
     webhookKey: e.WHOP_WEBHOOK_SECRET ? btoa(e.WHOP_WEBHOOK_SECRET) : null,
     baseURL: e.WHOP_BASE_URL,
     maxRetries: 1,
-    timeout: 10_000,
+    timeout: e.WHOP_TIMEOUT_MS ?? 10_000,
   });
   return client;
 }
