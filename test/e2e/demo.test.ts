@@ -32,7 +32,10 @@ async function newPage(): Promise<Page> {
     userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
   });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
-  return context.newPage();
+  const page = await context.newPage();
+  // fail a step with its own message well before the test's timeout
+  page.setDefaultTimeout(8000);
+  return page;
 }
 
 const text = async (page: Page, testId: string) => (await page.getByTestId(testId).first().textContent())?.trim();
@@ -123,6 +126,52 @@ describe("demo mode in the browser", () => {
     expect(await form.locator('input[name="commission_percent"]').inputValue()).toBe("12.5");
     expect(await form.locator('input[name="hold_days"]').inputValue()).toBe("7");
     await page.screenshot({ path: "test-results/dashboard.png", fullPage: true });
+  });
+
+  it("a member requests a payout, the creator pays it through Whop, and the member sees it paid", async () => {
+    const sam = await newPage();
+    await sam.goto(base);
+    await sam.getByRole("button", { name: "View as member Sam" }).click();
+    await sam.waitForURL("**/experiences/exp_referlydemo");
+    // Jordan's seeded $49.99 payment is past its hold: $10.00 available
+    expect(await text(sam, "balance-available")).toBe("$10.00");
+    expect(await text(sam, "balance-paid")).toBe("$0.00");
+    await sam.getByRole("button", { name: "Request payout of $10.00" }).click();
+    await sam.getByText("Payout requested. The creator will review it.").waitFor();
+    await sam.reload();
+    expect(await text(sam, "payout-reason")).toBe("You have a payout in progress");
+
+    const casey = await newPage();
+    await casey.goto(base);
+    await casey.getByRole("button", { name: "View as creator" }).click();
+    await casey.waitForURL("**/dashboard/biz_referlydemo");
+    const queue = casey.getByRole("table", { name: "Payouts" });
+    const row = queue.getByRole("row").filter({ hasText: "sam" });
+    expect(await row.textContent()).toContain("$10.00");
+    await row.getByRole("button", { name: "Approve & pay" }).click();
+    // the row re-renders from the database: paid, with no buttons left
+    await queue.getByRole("row").filter({ hasText: "sam" }).getByText("completed").waitFor();
+    expect(await queue.getByRole("row").filter({ hasText: "sam" }).getByRole("button").count()).toBe(0);
+
+    await sam.reload();
+    expect(await text(sam, "balance-paid")).toBe("$10.00");
+    expect(await text(sam, "balance-available")).toBe("$0.00");
+    expect(await text(sam, "payout-reason")).toBe("Below the minimum payout of $10.00");
+  });
+
+  it("a member redeems points for a reward and gets a promo code", async () => {
+    const page = await newPage();
+    await page.goto(base);
+    await page.getByRole("button", { name: "View as member Sam" }).click();
+    await page.waitForURL("**/experiences/exp_referlydemo");
+    // 500 points for Jordan's first payment
+    expect(await text(page, "points-balance")).toBe("500");
+    await page.getByRole("form", { name: "Redeem One month free" }).getByRole("button", { name: "Redeem" }).click();
+    await page.getByText(/Redeemed! Your code: RF[0-9A-F]{10}/).waitFor();
+    await page.reload();
+    expect(await text(page, "points-balance")).toBe("0");
+    await expect(page.getByRole("form", { name: "Redeem Shout-out in the community" }).getByRole("button", { name: "Redeem" }).isDisabled()).resolves.toBe(true);
+    await page.screenshot({ path: "test-results/member-wallet.png", fullPage: true });
   });
 
   it("a member cannot open the creator dashboard", async () => {

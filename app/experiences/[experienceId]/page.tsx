@@ -70,8 +70,8 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
             <div className="stack">
               <Text weight="bold">Earnings ({e.currency})</Text>
               <div className="row">
-                <MoneyStat label="Total" cents={e.total_earnings} currency={e.currency} testId="earnings-total" />
-                <MoneyStat label="Pending" cents={e.pending_earnings} currency={e.currency} testId="earnings-pending" />
+                <MoneyStat label="Total earned" cents={e.total_earnings} currency={e.currency} testId="earnings-total" />
+                <MoneyStat label="Not yet paid" cents={e.pending_earnings} currency={e.currency} testId="earnings-pending" />
                 <MoneyStat label="Paid" cents={e.paid_earnings} currency={e.currency} testId="earnings-paid" />
               </div>
             </div>
