@@ -12,6 +12,8 @@ import type { RpcBackend } from "./index";
  */
 export function createPgBackend(connectionString: string, max = 10): RpcBackend & { pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString, max });
+  // an idle connection dropped by the server (restart, failover) must not crash the process
+  pool.on("error", (err) => console.error("postgres pool:", err.message));
   const retset = new Map<string, boolean>();
 
   async function returnsSet(name: string): Promise<boolean> {

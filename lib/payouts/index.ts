@@ -26,14 +26,19 @@ export const Payout = z.object({
 });
 export type Payout = z.infer<typeof Payout>;
 
-const Started = z.object({
-  id: z.uuid(),
-  user_id: z.string(),
-  amount_cents: z.number().int(),
-  amount: z.string(),
-  currency: z.string(),
-  ledger_account_id: z.string(),
-});
+const Started = z.discriminatedUnion("status", [
+  z.object({
+    id: z.uuid(),
+    status: z.literal("processing"),
+    user_id: z.string(),
+    amount_cents: z.number().int(),
+    amount: z.string(),
+    currency: z.string(),
+    ledger_account_id: z.string(),
+  }),
+  // refunds left nothing to pay: start_payout cancelled it
+  z.object({ id: z.uuid(), status: z.literal("cancelled") }),
+]);
 
 /**
  * The member asks for their whole available balance. Throws DomainError 409 (a payout is
@@ -53,6 +58,7 @@ export async function requestPayout(companyId: string, userId: string, automatic
  */
 export async function payPayout(companyId: string, payoutId: string): Promise<Payout> {
   const p = await rpc("start_payout", { p_company_id: companyId, p_payout_id: payoutId }, Started);
+  if (p.status === "cancelled") return rpc("get_payout", { p_company_id: companyId, p_payout_id: p.id }, Payout);
   let transferId: string;
   try {
     const transfer = await whop().transfers.create({
@@ -70,7 +76,10 @@ export async function payPayout(companyId: string, payoutId: string): Promise<Pa
     transferId = transfer.id;
   } catch (err) {
     if (err instanceof APIError && typeof err.status === "number" && err.status >= 400 && err.status < 500) {
-      return rpc("fail_payout", { p_company_id: companyId, p_payout_id: p.id, p_error: err.message }, Payout);
+      // Whop's own message ("insufficient funds"), not the SDK's status line with the body
+      const body = err.error as { error?: { message?: unknown } } | undefined;
+      const message = typeof body?.error?.message === "string" ? body.error.message : err.message;
+      return rpc("fail_payout", { p_company_id: companyId, p_payout_id: p.id, p_error: message }, Payout);
     }
     console.error(`payout ${p.id}: no definite answer from Whop, will retry`, err);
     return rpc("get_payout", { p_company_id: companyId, p_payout_id: p.id }, Payout);

@@ -517,9 +517,10 @@ end $$;
 -- Start (or retry) paying a payout: requested | failed | processing → processing. A failed
 -- payout re-attaches those of its commissions still available. The amount is recomputed
 -- from what is attached now (a refund may have reduced it). Returns what transfers.create
--- needs: {id, user_id, amount_cents, amount (decimal text), currency, ledger_account_id}.
+-- needs: {id, status:'processing', user_id, amount_cents, amount (decimal text), currency,
+-- ledger_account_id}; or {id, status:'cancelled'} when refunds left nothing to pay.
 -- Errors: RL404 unknown, RL409 completed/cancelled or another payout open, RL400 no
--- ledger account set or nothing left to pay (the payout is then cancelled).
+-- ledger account set.
 create function public.start_payout(p_company_id text, p_payout_id uuid) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -545,9 +546,11 @@ begin
   select coalesce(sum(amount_cents - reversed_cents), 0) into v_amount
   from public.commissions where payout_id = v.id and status = 'available';
   if v_amount <= 0 then
+    -- refunds took everything back before it was sent: cancel (committed, not raised, so
+    -- the member is not left with a payout that blocks the next one)
     update public.commissions set payout_id = null, updated_at = now() where payout_id = v.id and status = 'available';
     update public.payouts set status = 'cancelled', reason = 'nothing left to pay', updated_at = now() where id = v.id;
-    raise exception 'Nothing left to pay in this payout; it was cancelled' using errcode = 'RL400';
+    return jsonb_build_object('id', v.id, 'status', 'cancelled');
   end if;
   begin
     update public.payouts set status = 'processing', amount_cents = v_amount, attempts = attempts + 1,
@@ -556,7 +559,7 @@ begin
   exception when unique_violation then
     raise exception 'This member already has another payout open' using errcode = 'RL409';
   end;
-  return jsonb_build_object('id', v.id, 'user_id', v.user_id, 'amount_cents', v.amount_cents,
+  return jsonb_build_object('id', v.id, 'status', 'processing', 'user_id', v.user_id, 'amount_cents', v.amount_cents,
     'amount', (v.amount_cents::numeric / (10::numeric ^ public.currency_minor_units(v.currency)))::text,
     'currency', v.currency, 'ledger_account_id', v_program.ledger_account_id);
 end $$;
@@ -745,7 +748,7 @@ begin
     group by t.company_id, t.user_id
   loop
     if r.due > 0 then
-      perform public.add_points(r.company_id, r.user_id, -r.due, 'EXPIRY', 'expiry', gen_random_uuid()::text, 'points expired');
+      perform public.add_points(r.company_id, r.user_id, (-r.due)::bigint, 'EXPIRY', 'expiry', gen_random_uuid()::text, 'points expired');
       v_total := v_total + r.due;
     end if;
   end loop;

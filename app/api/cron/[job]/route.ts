@@ -8,9 +8,9 @@ import { isJob, JOBS } from "@/lib/jobs";
  */
 async function run(req: Request, { params }: { params: Promise<{ job: string }> }) {
   const secret = env().CRON_SECRET;
-  const given = req.headers.get("authorization") ?? "";
-  const expected = `Bearer ${secret}`;
-  if (!secret || given.length !== expected.length || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+  const given = Buffer.from(req.headers.get("authorization") ?? "");
+  const expected = Buffer.from(`Bearer ${secret}`);
+  if (!secret || given.length !== expected.length || !timingSafeEqual(given, expected)) {
     return Response.json({ ok: false, error: "unauthorized" }, { status: 401 });
   }
   const { job } = await params;
