@@ -115,6 +115,15 @@ export async function redeemItem(companyId: string, userId: string, itemId: stri
   );
 }
 
+/** The creator gave a custom reward: pending → granted. DomainError 404/409. */
+export function fulfilRedemption(companyId: string, redemptionId: string) {
+  return rpc(
+    "settle_redemption",
+    { p_company_id: companyId, p_redemption_id: redemptionId, p_status: "granted", p_result: { fulfilled: true }, p_error: null },
+    Redemption,
+  );
+}
+
 /** Job: expire points older than the program's points_expiry_days. Returns points expired. */
 export function expirePoints(): Promise<number> {
   return rpc("expire_points", {}, z.number().int());

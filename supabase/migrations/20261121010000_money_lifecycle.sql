@@ -220,7 +220,6 @@ declare
   v_amount bigint;
   v_commission_id uuid;
   v_created integer := 0;
-  v_age interval;
 begin
   if v_payment_id is null or v_user_id is null or coalesce(v_currency, '') !~ '^[A-Z]{3}$'
      or jsonb_typeof(p_payment->'total') is distinct from 'number' then
@@ -254,29 +253,28 @@ begin
     update public.referral_clicks set converted = true where id = v_ref.click_id;
     v_first := true;
   end if;
-  v_age := now() - v_ref.converted_at;
 
   -- points of the referee and the referrer
   if v_first then
     perform public.add_points(p_company_id, v_user_id, v_program.points_welcome, 'REFERRAL_WELCOME', 'payment', v_payment_id, null);
     perform public.add_points(p_company_id, v_ref.referrer_user_id, v_program.points_first_payment, 'REFERRAL_FIRST_PAYMENT', 'payment', v_payment_id, null);
-  elsif v_age <= make_interval(months => v_program.points_recurring_months) then
+  elsif now() <= v_ref.converted_at + make_interval(months => v_program.points_recurring_months) then
     perform public.add_points(p_company_id, v_ref.referrer_user_id, v_program.points_recurring, 'REFERRAL_RECURRING', 'payment', v_payment_id, null);
   end if;
   v_beneficiary := public.referrer_of(p_company_id, v_ref.referrer_user_id);
-  if v_beneficiary is not null and v_age <= make_interval(months => v_program.level2_months) then
+  if v_beneficiary is not null and now() <= v_ref.converted_at + make_interval(months => v_program.level2_months) then
     perform public.add_points(p_company_id, v_beneficiary, v_program.points_l2, 'REFERRAL_L2', 'payment', v_payment_id, null);
   end if;
 
   -- commissions up the chain
-  if not v_first and (v_program.recurring_months = 0 or v_age > make_interval(months => v_program.recurring_months)) then
+  if not v_first and (v_program.recurring_months = 0 or now() > v_ref.converted_at + make_interval(months => v_program.recurring_months)) then
     return 'outside_recurring_window';
   end if;
   v_base := greatest(v_total_cents - v_tax_cents, 0);
   v_max_level := case when v_program.mlm_enabled then v_program.max_level else 1 end;
   v_beneficiary := v_ref.referrer_user_id;
   while v_beneficiary is not null and v_level <= v_max_level loop
-    exit when v_level >= 2 and v_age > make_interval(months => v_program.level2_months);
+    exit when v_level >= 2 and now() > v_ref.converted_at + make_interval(months => v_program.level2_months);
     if v_level = 1 then
       v_rate := coalesce((v_program.product_rates_bp->>v_product_id)::integer, v_program.commission_rate_bp);
     else
@@ -345,7 +343,9 @@ begin
 
   insert into public.refunds (company_id, refund_id, kind, payment_id, amount_cents, status)
   values (p_company_id, v_refund_id, p_kind, v_payment_id, v_amount, v_status)
-  on conflict (company_id, refund_id) do update set status = excluded.status, updated_at = now();
+  on conflict (company_id, refund_id) do update set status = excluded.status,
+    amount_cents = case when public.refunds.applied_at is null then excluded.amount_cents else public.refunds.amount_cents end,
+    updated_at = now();
   select * into v_refund from public.refunds where company_id = p_company_id and refund_id = v_refund_id for update;
   if v_refund.status <> 'succeeded' then return 'refund_' || v_refund.status; end if;
   if v_refund.applied_at is not null then return 'refund_already_applied'; end if;
@@ -353,6 +353,13 @@ begin
 
   v_refunded := least(v_payment.amount_cents, v_payment.refunded_cents + v_refund.amount_cents);
   update public.payments set refunded_cents = v_refunded where company_id = p_company_id and payment_id = v_payment_id;
+
+  -- lock the payouts these commissions are in before the commissions themselves, the same
+  -- order as start_payout: a payout being started either sees the reduced amounts or is
+  -- seen here as processing (→ clawback), never neither
+  perform 1 from public.payouts
+  where id in (select payout_id from public.commissions where company_id = p_company_id and payment_id = v_payment_id)
+  order by id for update;
 
   for c in
     select cm.*, p.status as payout_status from public.commissions cm
@@ -515,7 +522,8 @@ begin
 end $$;
 
 -- Start (or retry) paying a payout: requested | failed | processing → processing. A failed
--- payout re-attaches those of its commissions still available. The amount is recomputed
+-- payout (nothing was sent) takes the member's whole withdrawable balance again, clawbacks
+-- included, under the same id. The amount is recomputed
 -- from what is attached now (a refund may have reduced it). Returns what transfers.create
 -- needs: {id, status:'processing', user_id, amount_cents, amount (decimal text), currency,
 -- ledger_account_id}; or {id, status:'cancelled'} when refunds left nothing to pay.
@@ -538,11 +546,17 @@ begin
     raise exception 'Set the company''s Whop ledger account id in settings before paying out' using errcode = 'RL400';
   end if;
   if v.status = 'failed' then
+    -- nothing was sent: take everything withdrawable now, so clawbacks since the failure net
     perform pg_advisory_xact_lock(hashtextextended('payout:' || p_company_id || ':' || v.user_id, 0));
-    update public.commissions c set payout_id = v.id, updated_at = now()
-    from public.payout_items i
-    where i.payout_id = v.id and i.commission_id = c.id and c.status = 'available' and c.payout_id is null;
+    with attached as (
+      update public.commissions c set payout_id = v.id, updated_at = now()
+      where c.company_id = p_company_id and c.beneficiary_user_id = v.user_id and c.status = 'available'
+        and c.payout_id is null and c.currency = v.currency
+      returning c.id)
+    insert into public.payout_items (payout_id, commission_id) select v.id, id from attached on conflict do nothing;
   end if;
+  -- lock what is attached, then sum what a concurrent refund left
+  perform 1 from public.commissions where payout_id = v.id order by id for update;
   select coalesce(sum(amount_cents - reversed_cents), 0) into v_amount
   from public.commissions where payout_id = v.id and status = 'available';
   if v_amount <= 0 then
@@ -870,7 +884,8 @@ language sql stable security definer set search_path = '' as $$
     order by c.created_at desc limit 500) s
 $$;
 
--- The creator's payout queue (open first, then history), and points items.
+-- The creator's payout queue (open first, then history), points items, and custom
+-- redemptions to fulfil.
 create function public.get_creator_money(p_company_id text) returns jsonb
 language sql stable security definer set search_path = '' as $$
   select jsonb_build_object(
@@ -883,7 +898,14 @@ language sql stable security definer set search_path = '' as $$
       where o.company_id = p_company_id), '[]'),
     'items', coalesce((
       select jsonb_agg(to_jsonb(i) order by i.cost_points) from public.points_items i
-      where i.company_id = p_company_id and i.is_active), '[]'))
+      where i.company_id = p_company_id and i.is_active), '[]'),
+    -- custom rewards waiting for the creator to fulfil them
+    'redemptions', coalesce((
+      select jsonb_agg(jsonb_build_object('id', r.id, 'member', coalesce(u.username, r.user_id), 'item', i.name,
+        'note', i.grant_config->>'note', 'created_at', r.created_at) order by r.created_at)
+      from public.redemptions r join public.points_items i on i.id = r.item_id
+      left join public.users u on u.company_id = r.company_id and u.user_id = r.user_id
+      where r.company_id = p_company_id and r.status = 'pending' and i.grant_type = 'custom'), '[]'))
 $$;
 
 -- Save program settings (replaces the first version): every key optional —

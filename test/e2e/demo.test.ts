@@ -174,6 +174,40 @@ describe("demo mode in the browser", () => {
     await page.screenshot({ path: "test-results/member-wallet.png", fullPage: true });
   });
 
+  it("the creator grants points, the member redeems a custom reward, the creator fulfils it", async () => {
+    const casey = await newPage();
+    await casey.goto(base);
+    await casey.getByRole("button", { name: "View as creator" }).click();
+    await casey.waitForURL("**/dashboard/biz_referlydemo");
+    const grant = casey.getByRole("form", { name: "Grant points" });
+    await grant.getByLabel("Member").fill("sam");
+    await grant.getByLabel("Points").fill("lots");
+    await grant.getByLabel("Reason").fill("Great feedback");
+    await grant.getByRole("button", { name: "Grant" }).click();
+    await grant.getByRole("alert").filter({ hasText: "Points are a whole number, negative to deduct" }).waitFor();
+    await grant.getByLabel("Points").fill("200");
+    await grant.getByRole("button", { name: "Grant" }).click();
+    await grant.getByText("Done. sam now has 200 points.").waitFor().catch(async (e) => {
+      throw new Error(`${e}\n form says: ${await grant.textContent()}`);
+    });
+
+    const sam = await newPage();
+    await sam.goto(base);
+    await sam.getByRole("button", { name: "View as member Sam" }).click();
+    await sam.waitForURL("**/experiences/exp_referlydemo");
+    expect(await text(sam, "points-balance")).toBe("200");
+    await sam.getByRole("form", { name: "Redeem Shout-out in the community" }).getByRole("button", { name: "Redeem" }).click();
+    await sam.getByText("Redeemed! The creator will get in touch.").waitFor();
+
+    await casey.reload();
+    const fulfil = casey.getByRole("form", { name: "Fulfil Shout-out in the community for sam" });
+    await fulfil.getByRole("button", { name: "Mark fulfilled" }).click();
+    await expect.poll(() => fulfil.count()).toBe(0);
+    await sam.reload();
+    expect(await text(sam, "points-balance")).toBe("0");
+    await sam.getByText(/Shout-out in the community — granted/).waitFor();
+  });
+
   it("a member cannot open the creator dashboard", async () => {
     const page = await newPage();
     await page.goto(base);

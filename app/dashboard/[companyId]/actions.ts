@@ -5,7 +5,7 @@ import { attempt } from "@/app/_components/attempt";
 import type { ActionState } from "@/app/_components/action-form";
 import { decideCommission } from "@/lib/commissions";
 import { cancelPayout, payPayout } from "@/lib/payouts";
-import { createPointsItem, grantPoints, GrantForm, ItemForm } from "@/lib/points";
+import { createPointsItem, fulfilRedemption, grantPoints, GrantForm, ItemForm } from "@/lib/points";
 import { getProgram, saveSettings, settingsFormValues } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 
@@ -84,4 +84,10 @@ export async function grantPointsAction(companyId: string, _prev: ActionState, f
     balance = await grantPoints(companyId, parsed.data.member, parsed.data.points, parsed.data.reason);
   });
   return state.ok ? { ok: true, message: `Done. ${parsed.data.member} now has ${balance} points.` } : state;
+}
+
+/** A custom reward was given to the member: the redemption becomes granted. */
+export async function fulfilRedemptionAction(companyId: string, redemptionId: string, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  return attempt(`/dashboard/${companyId}`, "Marked fulfilled.", () => fulfilRedemption(companyId, redemptionId));
 }

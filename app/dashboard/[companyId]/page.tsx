@@ -8,7 +8,7 @@ import { rpc } from "@/lib/db";
 import { basisPointsToPercent, formatMoney } from "@/lib/money";
 import { settingsFormValues } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-import { createItemAction, decideCommissionAction, grantPointsAction, payoutAction } from "./actions";
+import { createItemAction, decideCommissionAction, fulfilRedemptionAction, grantPointsAction, payoutAction } from "./actions";
 import { SettingsForm } from "./settings-form";
 
 export const dynamic = "force-dynamic";
@@ -36,6 +36,7 @@ const CreatorMoney = z.object({
     }),
   ),
   items: z.array(z.object({ id: z.uuid(), name: z.string(), cost_points: z.number().int(), grant_type: z.string() })),
+  redemptions: z.array(z.object({ id: z.uuid(), member: z.string(), item: z.string(), note: z.string().nullable(), created_at: z.string() })),
 });
 
 /** Creator dashboard (Whop "Dashboard path", admins only). */
@@ -213,6 +214,14 @@ export default async function DashboardPage({
               Rewards: {money.items.map((i) => `${i.name} (${i.cost_points} pts, ${i.grant_type.replace("_", " ")})`).join(" · ")}
             </Text>
           )}
+          {money.redemptions.map((r) => (
+            <ActionForm key={r.id} action={fulfilRedemptionAction.bind(null, companyId, r.id)} label={`Fulfil ${r.item} for ${r.member}`}>
+              <Text size="2">
+                {r.member} redeemed <strong>{r.item}</strong> on {dateFmt(r.created_at)}{r.note ? ` — ${r.note}` : ""}
+              </Text>
+              <Button size="1" type="submit">Mark fulfilled</Button>
+            </ActionForm>
+          ))}
           <ActionForm action={createItemAction.bind(null, companyId)} label="New reward">
             <input className="select" name="name" placeholder="Reward name" aria-label="Reward name" />
             <input className="select" name="cost_points" placeholder="Cost (points)" aria-label="Cost (points)" />

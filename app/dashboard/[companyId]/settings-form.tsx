@@ -1,7 +1,7 @@
 "use client";
 
 import { Button, Checkbox, Heading, Text, TextField } from "@whop/react/components";
-import { useActionState } from "react";
+import { useActionForm } from "@/app/_components/action-form";
 import { saveSettingsAction, type SettingsState } from "./actions";
 
 type Field = {
@@ -69,13 +69,13 @@ const SECTIONS: { title: string; fields: Field[] }[] = [
 export const SETTINGS_FIELDS = SECTIONS.flatMap((s) => s.fields.map((f) => f.name));
 
 export function SettingsForm({ companyId, values }: { companyId: string; values: Record<string, string> }) {
-  const [state, action, pending] = useActionState<SettingsState, FormData>(saveSettingsAction.bind(null, companyId), {
+  const { state, pending, formProps } = useActionForm<SettingsState>(saveSettingsAction.bind(null, companyId), {
     ok: false,
     message: null,
     errors: {},
   });
   return (
-    <form action={action} className="stack" aria-label="Program settings">
+    <form {...formProps} className="stack" aria-label="Program settings">
       {SECTIONS.map((section) => (
         <fieldset key={section.title} className="stack fieldset">
           <Heading size="3" as="h3">

@@ -1,16 +1,16 @@
 "use client";
 
 import { Button, TextField, Text } from "@whop/react/components";
-import { useActionState } from "react";
+import { useActionForm } from "@/app/_components/action-form";
 import { claimAction, type ClaimState } from "./actions";
 
 export function ClaimForm({ experienceId }: { experienceId: string }) {
-  const [state, action, pending] = useActionState<ClaimState, FormData>(claimAction.bind(null, experienceId), {
+  const { state, pending, formProps } = useActionForm<ClaimState>(claimAction.bind(null, experienceId), {
     ok: false,
     message: null,
   });
   return (
-    <form action={action} className="stack" aria-label="Who invited you?">
+    <form {...formProps} className="stack" aria-label="Who invited you?">
       <div className="row">
         <TextField.Root>
           <TextField.Input name="code" placeholder="Their referral code" aria-label="Referral code" required />

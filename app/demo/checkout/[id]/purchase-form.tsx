@@ -2,11 +2,11 @@
 
 import { Button, Text, TextField } from "@whop/react/components";
 import Link from "next/link";
-import { useActionState } from "react";
+import { useActionForm } from "@/app/_components/action-form";
 import { simulatePurchase, type PurchaseState } from "../../actions";
 
 export function PurchaseForm({ checkoutId, backHref }: { checkoutId: string; backHref: string }) {
-  const [state, action, pending] = useActionState<PurchaseState, FormData>(simulatePurchase.bind(null, checkoutId), {
+  const { state, pending, formProps } = useActionForm<PurchaseState>(simulatePurchase.bind(null, checkoutId), {
     ok: false,
     message: null,
   });
@@ -19,7 +19,7 @@ export function PurchaseForm({ checkoutId, backHref }: { checkoutId: string; bac
     );
   }
   return (
-    <form action={action} className="stack">
+    <form {...formProps} className="stack">
       <label className="field">
         <Text size="2" weight="bold">
           Buyer&apos;s name
