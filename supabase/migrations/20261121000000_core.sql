@@ -2,7 +2,8 @@
 -- webhook events, payments, commissions and the append-only transactions ledger.
 -- Every state change that touches more than one row is a plpgsql function below,
 -- so it runs in one transaction whichever client (supabase-js or pg) calls it.
--- Rules: DESIGN.md "Data" and "Canonical statuses"; earnings: seed 004.
+-- Rules: DESIGN.md "Data" and "Canonical statuses"; earnings: seed 004. The payment,
+-- webhook, earnings and settings functions are in 20261121010000_money_lifecycle.sql.
 
 -- Supabase has these roles; a plain Postgres (embedded, CI) gets them here so the
 -- grants below mean the same thing everywhere.
@@ -242,29 +243,6 @@ begin
   return to_jsonb(public.ensure_program(p_company_id));
 end $$;
 
--- Save program settings. p_settings keys (all optional): commission_rate_bp (0–10000),
--- hold_days, min_payout_cents, attribution_window_days, recurring_months, plan_id,
--- landing_url, name. Invalid values raise a check violation (23514); nothing is written.
-create function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare v public.programs;
-begin
-  perform public.ensure_program(p_company_id);
-  update public.programs p set
-    name = coalesce(p_settings->>'name', p.name),
-    commission_rate_bp = coalesce((p_settings->>'commission_rate_bp')::integer, p.commission_rate_bp),
-    hold_days = coalesce((p_settings->>'hold_days')::integer, p.hold_days),
-    min_payout_cents = coalesce((p_settings->>'min_payout_cents')::bigint, p.min_payout_cents),
-    attribution_window_days = coalesce((p_settings->>'attribution_window_days')::integer, p.attribution_window_days),
-    recurring_months = coalesce((p_settings->>'recurring_months')::integer, p.recurring_months),
-    plan_id = case when p_settings ? 'plan_id' then nullif(p_settings->>'plan_id', '') else p.plan_id end,
-    landing_url = case when p_settings ? 'landing_url' then nullif(p_settings->>'landing_url', '') else p.landing_url end,
-    updated_at = now()
-  where p.company_id = p_company_id
-  returning * into v;
-  return to_jsonb(v);
-end $$;
-
 -- ── Codes ───────────────────────────────────────────────────────────────────
 
 -- The member's referral code, made on first call: up to 8 letters of the username
@@ -449,79 +427,7 @@ begin
   return v_ref;
 end $$;
 
--- ── Webhooks: payments and signups ──────────────────────────────────────────
-
--- payment.succeeded (DESIGN.md flow 4). p_payment is the webhook's data, a Whop Payment:
--- {id, total, tax_amount, currency, user:{id,username,name}, metadata}. Amounts are
--- decimal currency units. Records the payment and its ledger row, attributes it,
--- converts a pending referral on its first payment, and writes the level-1 commission
--- round_half_down((total − tax) in cents × rate_bp / 10000), pending until the hold ends.
--- Renewals earn while within recurring_months of conversion (0 = first payment only).
--- Returns an outcome word.
-create function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_program public.programs;
-  v_payment_id text := p_payment->>'id';
-  v_user_id text := p_payment->'user'->>'id';
-  v_currency text := upper(p_payment->>'currency');
-  v_total_cents bigint;
-  v_tax_cents bigint;
-  v_ref public.referrals;
-  v_base bigint;
-  v_amount bigint;
-  v_commission_id uuid;
-begin
-  if v_payment_id is null or v_user_id is null or v_currency !~ '^[A-Z]{3}$'
-     or jsonb_typeof(p_payment->'total') is distinct from 'number' then
-    raise exception 'payment needs id, user.id, currency and a numeric total' using errcode = 'RL400';
-  end if;
-  v_program := public.ensure_program(p_company_id);
-  v_total_cents := public.to_minor_units((p_payment->>'total')::numeric, v_currency);
-  v_tax_cents := coalesce(public.to_minor_units((p_payment->>'tax_amount')::numeric, v_currency), 0);
-  perform public.upsert_user(p_company_id, v_user_id, p_payment->'user'->>'username', p_payment->'user'->>'name');
-
-  insert into public.payments (company_id, payment_id, user_id, amount_cents, tax_cents, currency)
-  values (p_company_id, v_payment_id, v_user_id, v_total_cents, v_tax_cents, v_currency)
-  on conflict do nothing;
-  if not found then return 'duplicate_payment'; end if;
-  insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id)
-  values (p_company_id, v_user_id, 'payment', v_total_cents, v_currency, 'payment', v_payment_id);
-
-  v_ref := public.attribute_referral(p_company_id, v_user_id, p_payment->'metadata');
-  if v_ref.id is null then return 'no_attribution'; end if;
-  -- lock the referral: a renewal racing the first payment must see it converted
-  select * into v_ref from public.referrals where id = v_ref.id for update;
-  if v_ref.status = 'pending' and v_ref.expires_at < now() then
-    update public.referrals set status = 'expired', updated_at = now() where id = v_ref.id;
-    return 'referral_expired';
-  end if;
-  if v_ref.status in ('expired', 'cancelled') then return 'referral_' || v_ref.status; end if;
-  update public.payments set referral_id = v_ref.id where company_id = p_company_id and payment_id = v_payment_id;
-  if v_ref.status = 'pending' then
-    update public.referrals set status = 'converted', converted_at = now(), updated_at = now()
-    where id = v_ref.id returning * into v_ref;
-    update public.referral_clicks set converted = true where id = v_ref.click_id;
-  elsif v_program.recurring_months = 0
-        or now() > v_ref.converted_at + make_interval(months => v_program.recurring_months) then
-    return 'outside_recurring_window';
-  end if;
-
-  v_base := greatest(v_total_cents - v_tax_cents, 0);
-  v_amount := public.round_half_down(v_base::numeric * v_program.commission_rate_bp / 10000);
-  insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level,
-    base_amount_cents, rate_bp, amount_cents, currency, status, available_at)
-  values (p_company_id, v_ref.id, v_payment_id, v_ref.referrer_user_id, 1, v_base,
-    v_program.commission_rate_bp, v_amount, v_currency,
-    case when v_program.hold_days = 0 then 'available' else 'pending' end,
-    now() + make_interval(days => v_program.hold_days))
-  on conflict do nothing
-  returning id into v_commission_id;
-  if v_commission_id is null then return 'duplicate_commission'; end if;
-  insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id)
-  values (p_company_id, v_ref.referrer_user_id, 'commission', v_amount, v_currency, 'commission', v_commission_id::text);
-  return 'commission_created';
-end $$;
+-- ── Webhooks: signups (payments, refunds and the entry point: next migration) ──
 
 -- membership.activated: counts a signup on the member's referral (attributing it by
 -- membership metadata if it has none yet). Returns an outcome word.
@@ -540,57 +446,7 @@ begin
   return case when found then 'signup_counted' else 'signup_already_counted' end;
 end $$;
 
--- Entry point for every verified Whop webhook. The event row is inserted first, keyed by
--- Whop's event id, so a retried or concurrent duplicate delivery does nothing
--- (returns {duplicate:true}). Company: the envelope's company_id, else data.company.id.
--- Returns {duplicate, outcome}.
-create function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
-returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_company text := coalesce(p_company_id, p_data->'company'->>'id');
-  v_outcome text;
-begin
-  if p_event_id is null or p_type is null then
-    raise exception 'event needs id and type' using errcode = 'RL400';
-  end if;
-  insert into public.webhook_events (event_id, company_id, type, payload)
-  values (p_event_id, v_company, p_type, p_data)
-  on conflict do nothing;
-  if not found then
-    return jsonb_build_object('duplicate', true,
-      'outcome', (select outcome from public.webhook_events where event_id = p_event_id));
-  end if;
-  if v_company is null or v_company !~ '^biz_' then
-    v_outcome := 'no_company';
-  elsif p_type = 'payment.succeeded' then
-    v_outcome := public.apply_payment_succeeded(v_company, p_data);
-  elsif p_type = 'membership.activated' then
-    v_outcome := public.apply_membership_activated(v_company, p_data);
-  else
-    v_outcome := 'recorded';
-  end if;
-  update public.webhook_events set outcome = v_outcome where event_id = p_event_id;
-  return jsonb_build_object('duplicate', false, 'outcome', v_outcome);
-end $$;
-
 -- ── Reads ───────────────────────────────────────────────────────────────────
-
--- Earnings of one member, one row per currency, integer minor units (seed 004):
--- total = pending + available + paid; pending_earnings = pending + available (not yet
--- paid); paid = paid. on_hold, reversed and cancelled count nowhere.
-create function public.get_user_referral_earnings(p_company_id text, p_user_id text)
-returns table (currency text, total_earnings bigint, pending_earnings bigint, paid_earnings bigint)
-language sql stable security definer set search_path = '' as $$
-  select c.currency,
-    coalesce(sum(c.amount_cents) filter (where c.status in ('pending', 'available', 'paid')), 0)::bigint,
-    coalesce(sum(c.amount_cents) filter (where c.status in ('pending', 'available')), 0)::bigint,
-    coalesce(sum(c.amount_cents) filter (where c.status = 'paid'), 0)::bigint
-  from public.commissions c
-  where c.company_id = p_company_id and c.beneficiary_user_id = p_user_id
-  group by c.currency
-  order by c.currency
-$$;
 
 -- Everything the member view shows: {code, funnel:{clicks,signups,conversions},
 -- earnings:[…get_user_referral_earnings], referrals:[{referee, status, source, created_at,
@@ -626,52 +482,6 @@ begin
       where r.company_id = p_company_id and r.referee_user_id = p_user_id),
     'program', (select jsonb_build_object('currency', currency, 'min_payout_cents', min_payout_cents)
                 from public.programs where company_id = p_company_id));
-end $$;
-
--- Everything the creator dashboard shows: {program, totals:{clicks, signups, conversions},
--- money:[{currency, revenue_cents, commissions_owed_cents, commissions_paid_cents}],
--- referrals:[…latest 200], commissions:[…latest 200]}. Owed = pending + available + on_hold.
-create function public.get_creator_view(p_company_id text) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-begin
-  return jsonb_build_object(
-    'program', to_jsonb(public.ensure_program(p_company_id)),
-    'totals', jsonb_build_object(
-      'clicks', (select count(*) from public.referral_clicks where company_id = p_company_id and counted),
-      'signups', (select count(*) from public.referrals where company_id = p_company_id and status <> 'cancelled'),
-      'conversions', (select count(*) from public.referrals where company_id = p_company_id and status = 'converted')),
-    'money', coalesce((
-      select jsonb_agg(jsonb_build_object('currency', m.currency, 'revenue_cents', m.revenue,
-        'commissions_owed_cents', m.owed, 'commissions_paid_cents', m.paid) order by m.currency)
-      from (
-        select cur.currency,
-          (select coalesce(sum(p.amount_cents), 0) from public.payments p
-           where p.company_id = p_company_id and p.currency = cur.currency and p.referral_id is not null) as revenue,
-          (select coalesce(sum(c.amount_cents), 0) from public.commissions c
-           where c.company_id = p_company_id and c.currency = cur.currency and c.status in ('pending', 'available', 'on_hold')) as owed,
-          (select coalesce(sum(c.amount_cents), 0) from public.commissions c
-           where c.company_id = p_company_id and c.currency = cur.currency and c.status = 'paid') as paid
-        from (select currency from public.payments where company_id = p_company_id and referral_id is not null
-              union select currency from public.commissions where company_id = p_company_id) cur
-      ) m), '[]'::jsonb),
-    'referrals', coalesce((
-      select jsonb_agg(x order by x->>'created_at' desc) from (
-        select jsonb_build_object('id', r.id, 'referrer', coalesce(ur.username, r.referrer_user_id),
-          'referee', coalesce(ue.username, r.referee_user_id), 'status', r.status, 'source', r.source,
-          'created_at', r.created_at, 'converted_at', r.converted_at) as x
-        from public.referrals r
-        left join public.users ur on ur.company_id = r.company_id and ur.user_id = r.referrer_user_id
-        left join public.users ue on ue.company_id = r.company_id and ue.user_id = r.referee_user_id
-        where r.company_id = p_company_id order by r.created_at desc limit 200) s), '[]'::jsonb),
-    'commissions', coalesce((
-      select jsonb_agg(x order by x->>'created_at' desc) from (
-        select jsonb_build_object('id', c.id, 'beneficiary', coalesce(u.username, c.beneficiary_user_id),
-          'payment_id', c.payment_id, 'level', c.level, 'base_amount_cents', c.base_amount_cents,
-          'rate_bp', c.rate_bp, 'amount_cents', c.amount_cents, 'currency', c.currency,
-          'status', c.status, 'available_at', c.available_at, 'created_at', c.created_at) as x
-        from public.commissions c
-        left join public.users u on u.company_id = c.company_id and u.user_id = c.beneficiary_user_id
-        where c.company_id = p_company_id order by c.created_at desc limit 200) s), '[]'::jsonb));
 end $$;
 
 -- ── Grants: nothing for anon/authenticated; only the server's service_role executes ──

@@ -179,7 +179,7 @@ begin
   return v_balance;
 end $$;
 
--- ── Commissions on payment (replaces the level-1 version) ──────────────────
+-- ── Commissions on payment ─────────────────────────────────────────────────
 
 -- The referrer of p_user in this company (the chain's next link), or null.
 create function public.referrer_of(p_company_id text, p_user_id text) returns text
@@ -200,7 +200,7 @@ $$;
 -- conversion; REFERRAL_RECURRING to the referrer on renewals within points_recurring_months;
 -- REFERRAL_L2 to the level-2 ancestor within level2_months. Commissions start pending until
 -- created_at + hold_days (available at once when hold_days = 0).
-create or replace function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
+create function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
 language plpgsql security definer set search_path = '' as $$
 declare
   v_program public.programs;
@@ -394,8 +394,12 @@ begin
   return case when v_moved > 0 then p_kind || '_reversed' else p_kind || '_recorded' end;
 end $$;
 
--- Webhook entry point, now also routing refunds and disputes (replaces the first version).
-create or replace function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
+-- Entry point for every verified Whop webhook. The event row is inserted first, keyed by
+-- Whop's event id, so a retried or concurrent duplicate delivery does nothing
+-- (returns {duplicate:true}). Company: the envelope's company_id, else data.company.id.
+-- Routes payments, signups, refunds and disputes; other types are recorded. Returns
+-- {duplicate, outcome}.
+create function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -783,12 +787,12 @@ end $$;
 create trigger transactions_no_truncate before truncate on public.transactions
   for each statement execute function public.forbid_ledger_change();
 
--- ── Reads (replacing the first versions) ───────────────────────────────────
+-- ── Reads ───────────────────────────────────────────────────────────────────
 
 -- Earnings of one member per currency, integer minor units, net of reversals (seed 004):
 -- total = pending + available + paid; pending_earnings = pending + available (not yet
 -- paid, clawbacks included); paid = paid. on_hold, reversed and cancelled count nowhere.
-create or replace function public.get_user_referral_earnings(p_company_id text, p_user_id text)
+create function public.get_user_referral_earnings(p_company_id text, p_user_id text)
 returns table (currency text, total_earnings bigint, pending_earnings bigint, paid_earnings bigint)
 language sql stable security definer set search_path = '' as $$
   select c.currency,
@@ -908,14 +912,14 @@ language sql stable security definer set search_path = '' as $$
       where r.company_id = p_company_id and r.status = 'pending' and i.grant_type = 'custom'), '[]'))
 $$;
 
--- Save program settings (replaces the first version): every key optional —
+-- Save program settings; every key optional —
 -- name, commission_rate_bp, hold_days, min_payout_cents, attribution_window_days,
 -- recurring_months, plan_id, landing_url, mlm_enabled, max_level, upper_level_rates_bp
 -- (4 integers), level2_months, commission_type, flat_amount_cents, product_rates_bp,
 -- payout_mode, payout_frequency, ledger_account_id, points_welcome, points_first_payment,
 -- points_recurring, points_l2, points_recurring_months, points_expiry_days (null = off).
 -- Invalid values raise a check violation (23514) and nothing is written.
-create or replace function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
+create function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare v public.programs;
 begin
@@ -955,8 +959,8 @@ end $$;
 -- Everything the creator dashboard shows: {program, totals:{clicks, signups, conversions},
 -- money:[{currency, revenue_cents, commissions_owed_cents, commissions_paid_cents}],
 -- referrals:[…latest 200], commissions:[…latest 200]}. Owed = pending + available + on_hold,
--- net of reversals (replaces the first version).
-create or replace function public.get_creator_view(p_company_id text) returns jsonb
+-- net of reversals.
+create function public.get_creator_view(p_company_id text) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 begin
   return jsonb_build_object(
