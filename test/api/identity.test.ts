@@ -5,41 +5,8 @@
  */
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
-import { generateUserTokenKeys, paymentSucceededEvent } from "../../lib/whop/demo";
-import { deliver, ids, pool, uid, userToken, whopCompany } from "../helpers";
-
-const db = () => pool(inject("apiDbUrl"));
-
-async function page(path: string, token?: string) {
-  const headers: Record<string, string> = { accept: "text/html" };
-  if (token) headers["x-whop-user-token"] = token;
-  const res = await fetch(`${inject("apiUrl")}${path}`, { headers, redirect: "manual" });
-  return { status: res.status, html: await res.text() };
-}
-
-function decode(s: string): string {
-  return s
-    .replace(/<!--.*?-->/g, "")
-    .replace(/<[^>]*>/g, "")
-    .replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCodePoint(parseInt(h, 16)))
-    .replace(/&#(\d+);/g, (_, d) => String.fromCodePoint(Number(d)))
-    .replace(/&quot;/g, '"')
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&amp;/g, "&");
-}
-
-/** The text of every element with data-testid=`id`. */
-function testIds(html: string, id: string): string[] {
-  const re = new RegExp(`data-testid="${id}"[^>]*>([\\s\\S]*?)</`, "g");
-  return [...html.matchAll(re)].map((m) => decode(m[1]).trim());
-}
-/** The text of the one element with data-testid=`id`. */
-function testId(html: string, id: string): string {
-  const all = testIds(html, id);
-  expect(all, `data-testid="${id}"`).toHaveLength(1);
-  return all[0];
-}
+import { generateUserTokenKeys } from "../../lib/whop/demo";
+import { apiDb as db, deliver, ids, page, paymentEvent, testId, userToken, whopCompany } from "../helpers";
 
 /**
  * Which access fallback (app/unauthorized.tsx 401, app/forbidden.tsx 403) the server's
@@ -233,16 +200,7 @@ describe("pages after a converted referral", () => {
     expect(first.status).toBe(200);
     const code = testId(first.html, "referral-code");
 
-    const event = paymentSucceededEvent({
-      eventId: uid("evt_"),
-      paymentId: uid("pay_"),
-      membershipId: uid("mem_"),
-      companyId: c.company,
-      user: { id: c.referee, username: "bob", name: "Bob Buyer" },
-      planId: "plan_test",
-      total: 49.99,
-      metadata: { referral_code: code },
-    });
+    const event = paymentEvent(c, { metadata: { referral_code: code } });
     const d = await deliver(event);
     expect(d.status).toBe(200);
     expect(d.json).toMatchObject({ outcome: "commission_created" });

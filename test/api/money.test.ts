@@ -11,23 +11,29 @@
  * payout id or idempotence key.
  */
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { paymentSucceededEvent } from "../../lib/whop/demo";
-import { deliver, ids, pool, uid, userToken, whopCompany, whopRequests, whopState } from "../helpers";
-
-type Ids = ReturnType<typeof ids>;
+import {
+  apiCodeFor,
+  apiDb as db,
+  apiOne as one,
+  apiRows as rows,
+  apiSettings as settings,
+  decode,
+  deliver,
+  ids,
+  page,
+  paymentEvent,
+  testId,
+  testIds,
+  uid,
+  userToken,
+  whopCompany,
+  whopRequests,
+  whopState,
+  type Ids,
+} from "../helpers";
 
 const CRON_SECRET = "cron_test_secret";
 const LEDGER = "ldgr_test";
-
-const db = () => pool(inject("apiDbUrl"));
-async function rows<T = Record<string, any>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await db().query(text, params)).rows as T[];
-}
-async function one<T = Record<string, any>>(text: string, params: unknown[] = []): Promise<T> {
-  const r = await rows<T>(text, params);
-  expect(r, text).toHaveLength(1);
-  return r[0];
-}
 
 // ── HTTP ─────────────────────────────────────────────────────────────────────
 
@@ -36,38 +42,6 @@ async function cron(job: string, authorization: string | null = `Bearer ${CRON_S
   if (authorization !== null) headers.authorization = authorization;
   const res = await fetch(`${inject("apiUrl")}/api/cron/${job}`, { method, headers });
   return { status: res.status, json: (await res.json().catch(() => null)) as Record<string, any> | null };
-}
-
-async function page(path: string, token: string) {
-  const res = await fetch(`${inject("apiUrl")}${path}`, {
-    headers: { accept: "text/html", "x-whop-user-token": token },
-    redirect: "manual",
-  });
-  return { status: res.status, html: await res.text() };
-}
-
-function decode(s: string): string {
-  return s
-    .replace(/<!--.*?-->/g, "")
-    .replace(/<[^>]*>/g, "")
-    .replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCodePoint(parseInt(h, 16)))
-    .replace(/&#(\d+);/g, (_, d) => String.fromCodePoint(Number(d)))
-    .replace(/&quot;/g, '"')
-    .replace(/&lt;/g, "<")
-    .replace(/&gt;/g, ">")
-    .replace(/&amp;/g, "&");
-}
-
-/** The text of every element with data-testid=`id` (the element's whole content, nested tags stripped). */
-function testIds(html: string, id: string): string[] {
-  const re = new RegExp(`<(\\w+)[^>]*data-testid="${id}"[^>]*>([\\s\\S]*?)</\\1>`, "g");
-  return [...html.matchAll(re)].map((m) => decode(m[2]).replace(/\s+/g, " ").trim());
-}
-/** The text of the one element with data-testid=`id`. */
-function testId(html: string, id: string): string {
-  const all = testIds(html, id);
-  expect(all, `data-testid="${id}"`).toHaveLength(1);
-  return all[0];
 }
 
 /** The member view of `user` in this test's experience, asserted 200. */
@@ -86,38 +60,21 @@ async function transfersFor(key: string) {
 
 // ── Setup through SQL and signed webhooks ───────────────────────────────────
 
-async function settings(company: string, s: Record<string, unknown>) {
-  await db().query(`select public.update_program_settings($1, $2::jsonb)`, [company, JSON.stringify(s)]);
-}
-
-async function codeFor(company: string, userId: string): Promise<string> {
-  const r = await one<{ code: string }>(`select public.get_or_create_code($1, $2, $3, null)->>'code' as code`, [
-    company,
-    userId,
-    "ref" + userId.slice(-6),
-  ]);
-  return r.code;
-}
+/** The member's referral code, made with the username "ref" + the last 6 characters of their id. */
+const codeFor = (company: string, userId: string) => apiCodeFor(company, userId, "ref" + userId.slice(-6));
 
 /** The referrer's code, then a signed payment.succeeded by `buyer` carrying it. Returns the payment id. */
 async function buy(c: Ids, total: number, buyer = c.referee): Promise<string> {
   const code = await codeFor(c.company, c.referrer);
-  const paymentId = uid("pay_");
-  const r = await deliver(
-    paymentSucceededEvent({
-      eventId: uid("evt_"),
-      paymentId,
-      membershipId: uid("mem_"),
-      companyId: c.company,
-      user: { id: buyer, username: "buyer" + buyer.slice(-6), name: "Buyer" },
-      planId: "plan_test",
-      total,
-      metadata: { referral_code: code },
-    }),
-  );
+  const event = paymentEvent(c, {
+    total,
+    user: { id: buyer, username: "buyer" + buyer.slice(-6), name: "Buyer" },
+    metadata: { referral_code: code },
+  });
+  const r = await deliver(event);
   expect(r.status).toBe(200);
   expect(r.json).toMatchObject({ ok: true, outcome: "commission_created" });
-  return paymentId;
+  return event.data.id;
 }
 
 const commissionsOf = (company: string, user: string) =>

@@ -6,29 +6,19 @@
 import { randomInt } from "node:crypto";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import type { SandboxState } from "../../lib/whop/sandbox";
-import { ids, pool, uid, whopRequests, whopState } from "../helpers";
+import {
+  apiCodeFor as codeFor,
+  apiRows as rows,
+  apiSettings as settings,
+  ids,
+  uid,
+  whopRequests,
+  whopState,
+} from "../helpers";
 
 const CHROME =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-
-const db = () => pool(inject("apiDbUrl"));
-async function rows<T = Record<string, any>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await db().query(text, params)).rows as T[];
-}
-
-async function codeFor(company: string, userId: string, username = "alice"): Promise<string> {
-  const [r] = await rows<{ code: string }>(`select public.get_or_create_code($1, $2, $3, null)->>'code' as code`, [
-    company,
-    userId,
-    username,
-  ]);
-  return r.code;
-}
-
-async function settings(company: string, s: Record<string, unknown>) {
-  await rows(`select public.update_program_settings($1, $2::jsonb)`, [company, JSON.stringify(s)]);
-}
 
 /** A fresh visitor: a documentation-range IP unique enough per test. */
 const visitorIp = () => `203.0.113.${randomInt(1, 255)}, 10.0.${randomInt(0, 255)}.${randomInt(1, 255)}`;

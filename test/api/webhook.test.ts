@@ -5,44 +5,21 @@
  */
 import { describe, expect, inject, it } from "vitest";
 import { membershipActivatedEvent, paymentSucceededEvent } from "../../lib/whop/demo";
-import { deliver, ids, pool, signedHeaders, uid, whopRequests } from "../helpers";
+import {
+  apiCodeFor as codeFor,
+  apiDb as db,
+  apiRows as rows,
+  deliver,
+  ids,
+  paymentEvent as payment,
+  signedHeaders,
+  uid,
+  whopRequests,
+} from "../helpers";
 
-type Ids = ReturnType<typeof ids>;
-
-const db = () => pool(inject("apiDbUrl"));
-async function rows<T = Record<string, any>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await db().query(text, params)).rows as T[];
-}
 async function count(text: string, params: unknown[] = []): Promise<number> {
   const [r] = await rows<{ n: string }>(`select count(*) as n from (${text}) t`, params);
   return Number(r.n);
-}
-
-/** The referrer's referral code in the API database (made like the member view makes it). */
-async function codeFor(company: string, userId: string, username = "alice"): Promise<string> {
-  const [r] = await rows<{ code: string }>(`select public.get_or_create_code($1, $2, $3, null)->>'code' as code`, [
-    company,
-    userId,
-    username,
-  ]);
-  return r.code;
-}
-
-function payment(
-  c: Ids,
-  o: { metadata?: Record<string, unknown> | null; total?: number; taxAmount?: number | null; companyId?: string } = {},
-) {
-  return paymentSucceededEvent({
-    eventId: uid("evt_"),
-    paymentId: uid("pay_"),
-    membershipId: uid("mem_"),
-    companyId: o.companyId ?? c.company,
-    user: { id: c.referee, username: "bob", name: "Bob Buyer" },
-    planId: "plan_test",
-    total: o.total ?? 49.99,
-    taxAmount: o.taxAmount ?? null,
-    metadata: o.metadata ?? null,
-  });
 }
 
 async function post(body: string, headers: Record<string, string>) {

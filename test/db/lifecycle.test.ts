@@ -9,12 +9,24 @@
  */
 import type pg from "pg";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { z } from "zod";
-import { DomainError, rpc, type RpcBackend } from "../../lib/db";
+import { DomainError, type RpcBackend } from "../../lib/db";
 import { createPgBackend } from "../../lib/db/pg";
-import { ids, pool, sqlBackend, uid } from "../helpers";
+import {
+  call,
+  codeOf,
+  expectDomainError,
+  ids,
+  pay,
+  paymentData,
+  pool,
+  rejection,
+  sqlDb,
+  sqlRows as rows,
+  uid,
+  webhook,
+} from "../helpers";
 
-const db = sqlBackend();
+const db = sqlDb();
 const sql = pool(inject("sqlDbUrl"));
 
 afterAll(async () => {
@@ -24,36 +36,8 @@ afterAll(async () => {
 
 // ── helpers ─────────────────────────────────────────────────────────────────
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const call = (name: string, args: Record<string, unknown>, backend: RpcBackend = db): Promise<any> =>
-  rpc(name, args, z.any(), backend);
-
-async function rows<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await sql.query(text, params)).rows as T[];
-}
-
-/** The rejection of `p` (or undefined when it resolves). */
-const rejection = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-
-/** Assert the promise rejects with DomainError(status, message). */
-async function expectDomainError(p: Promise<unknown>, status: number, message: string | RegExp) {
-  const err = await rejection(p);
-  expect(err, "expected a DomainError, got success").toBeInstanceOf(DomainError);
-  expect((err as DomainError).status).toBe(status);
-  if (typeof message === "string") expect((err as DomainError).message).toBe(message);
-  else expect((err as DomainError).message).toMatch(message);
-}
-
 /** A fresh Whop user id. */
 const user = (tag: string) => `user_${tag}${uid()}`;
-
-const codeOf = async (company: string, member: string, username: string | null = null): Promise<string> =>
-  (await call("get_or_create_code", { p_company_id: company, p_user_id: member, p_username: username, p_name: null }))
-    .code;
 
 /** `member` enters `referrer`'s code ("who invited you?"): `referrer` becomes member's referrer. */
 const claim = async (company: string, member: string, referrer: string) =>
@@ -67,26 +51,9 @@ const claim = async (company: string, member: string, referrer: string) =>
 const settings = (company: string, s: Record<string, unknown>) =>
   call("update_program_settings", { p_company_id: company, p_settings: s });
 
-const webhook = (eventId: string, type: string, company: string | null, data: Record<string, unknown>) =>
-  call("process_webhook_event", { p_event_id: eventId, p_type: type, p_company_id: company, p_data: data });
-
-/** A `payment.succeeded` data object shaped like @whop/sdk's Payment. */
-function payment(o: { id?: string; user: string; total: number; tax?: number; code?: string; product?: string }) {
-  return {
-    id: o.id ?? uid("pay_"),
-    status: "paid",
-    total: o.total,
-    subtotal: o.total,
-    tax_amount: o.tax ?? 0,
-    currency: "usd",
-    user: { id: o.user, username: `name_${o.user.slice(-6)}`, name: "Buyer Person" },
-    product: { id: o.product ?? "prod_default" },
-    metadata: o.code ? { referral_code: o.code } : null,
-  };
-}
-
-const pay = (company: string, data: ReturnType<typeof payment>, eventId = uid("evt_")) =>
-  webhook(eventId, "payment.succeeded", company, data);
+/** A `payment.succeeded` data object (see paymentData) of product `prod_default` unless another is given. */
+const payment = (o: Parameters<typeof paymentData>[0]) =>
+  paymentData({ ...o, product: o.product ?? "prod_default" });
 
 /** refund.created / refund.updated: a Whop Refund {id, amount (decimal units), status, payment:{id}}. */
 const refund = (

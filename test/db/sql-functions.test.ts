@@ -5,70 +5,29 @@
  * Amounts are asserted to the cent.
  */
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { z } from "zod";
-import { DomainError, rpc } from "../../lib/db";
-import { ids, pool, sqlBackend, uid } from "../helpers";
+import { DomainError } from "../../lib/db";
+import {
+  call,
+  codeOf,
+  expectDomainError,
+  ids,
+  pay,
+  paymentData as payment,
+  pool,
+  sqlDb,
+  sqlRows as rows,
+  uid,
+  webhook,
+} from "../helpers";
 
-const db = sqlBackend();
 const sql = pool(inject("sqlDbUrl"));
 
 afterAll(async () => {
-  await db.close();
+  await sqlDb().close();
   await sql.end();
 });
 
 // ── helpers ─────────────────────────────────────────────────────────────────
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const call = (name: string, args: Record<string, unknown>): Promise<any> => rpc(name, args, z.any(), db);
-
-async function rows<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await sql.query(text, params)).rows as T[];
-}
-
-/** Assert the promise rejects with DomainError(status, message). */
-async function expectDomainError(p: Promise<unknown>, status: number, message: string | RegExp) {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, "expected a DomainError, got success").toBeInstanceOf(DomainError);
-  expect((err as DomainError).status).toBe(status);
-  if (typeof message === "string") expect((err as DomainError).message).toBe(message);
-  else expect((err as DomainError).message).toMatch(message);
-}
-
-const codeOf = async (company: string, user: string, username: string | null = null): Promise<string> =>
-  (await call("get_or_create_code", { p_company_id: company, p_user_id: user, p_username: username, p_name: null }))
-    .code;
-
-const webhook = (eventId: string, type: string, company: string | null, data: Record<string, unknown>) =>
-  call("process_webhook_event", { p_event_id: eventId, p_type: type, p_company_id: company, p_data: data });
-
-/** A `payment.succeeded` data object shaped like @whop/sdk's Payment. */
-function payment(o: {
-  id?: string;
-  user: string;
-  total: number;
-  tax?: number | null;
-  currency?: string;
-  code?: string;
-  metadata?: Record<string, unknown> | null;
-}) {
-  return {
-    id: o.id ?? uid("pay_"),
-    status: "paid",
-    total: o.total,
-    subtotal: o.total,
-    tax_amount: o.tax ?? 0,
-    currency: o.currency ?? "usd",
-    user: { id: o.user, username: `name_${o.user.slice(-6)}`, name: "Buyer Person" },
-    metadata: o.metadata !== undefined ? o.metadata : o.code ? { referral_code: o.code } : null,
-  };
-}
-
-const pay = (company: string, data: ReturnType<typeof payment>, eventId = uid("evt_")) =>
-  webhook(eventId, "payment.succeeded", company, data);
 
 interface CommissionRow {
   payment_id: string;
