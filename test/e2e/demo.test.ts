@@ -208,6 +208,27 @@ describe("demo mode in the browser", () => {
     await sam.getByText(/Shout-out in the community — granted/).waitFor();
   });
 
+  it("a member picks a vanity code; a taken one is refused", async () => {
+    const page = await newPage();
+    await page.goto(base);
+    await page.getByRole("button", { name: "View as creator" }).click();
+    await page.waitForURL("**/dashboard/**");
+    await page.goto(`${base}/experiences/exp_referlydemo`);
+    const form = page.getByRole("form", { name: "Change your code" });
+    await form.getByLabel("New code").fill("sam");
+    await form.getByRole("button", { name: "Change code" }).click();
+    await form.getByRole("alert").filter({ hasText: "The code sam is taken" }).waitFor();
+    await form.getByLabel("New code").fill("no spaces");
+    await form.getByRole("button", { name: "Change code" }).click();
+    await form.getByRole("alert").filter({ hasText: "A code is 3 to 32 letters, digits, - or _" }).waitFor();
+    await form.getByLabel("New code").fill("CASEY-VIP");
+    await form.getByRole("button", { name: "Change code" }).click();
+    await form.getByText("Your code is now CASEY-VIP.").waitFor();
+    expect(await text(page, "referral-link")).toBe(`${base}/r/CASEY-VIP`);
+    const res = await page.request.get(`${base}/r/casey-vip`, { maxRedirects: 0 });
+    expect(res.status()).toBe(302);
+  });
+
   it("a member cannot open the creator dashboard", async () => {
     const page = await newPage();
     await page.goto(base);

@@ -3,6 +3,7 @@
 import { revalidatePath } from "next/cache";
 import type { ActionState } from "@/app/_components/action-form";
 import { attempt } from "@/app/_components/attempt";
+import { setReferralCode } from "@/lib/codes";
 import { DomainError } from "@/lib/db";
 import { requestPayout } from "@/lib/payouts";
 import { redeemItem } from "@/lib/points";
@@ -55,4 +56,11 @@ export async function redeemAction(experienceId: string, itemId: string, _prev: 
       r.status === "granted" ? `Redeemed! Your code: ${code}` : r.status === "failed" ? `Whop could not create the reward (${r.error}); your points are back.` : "Redeemed! The creator will get in touch.";
   });
   return state.ok ? { ok: true, message } : state;
+}
+
+/** "Change your code": a free vanity code (3–32 letters, digits, - or _). */
+export async function setCodeAction(experienceId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  const viewer = await requireExperienceViewer(experienceId);
+  const code = String(form.get("code") ?? "").trim();
+  return attempt(`/experiences/${experienceId}`, `Your code is now ${code}.`, () => setReferralCode(viewer.companyId, viewer.userId, code));
 }

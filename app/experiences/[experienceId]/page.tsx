@@ -7,7 +7,7 @@ import { getMemberView } from "@/lib/referrals";
 import { getMemberWallet } from "@/lib/commissions";
 import { ActionForm } from "@/app/_components/action-form";
 import { Button } from "@whop/react/components";
-import { redeemAction, requestPayoutAction } from "./actions";
+import { redeemAction, requestPayoutAction, setCodeAction } from "./actions";
 import { whop } from "@/lib/whop/client";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
 import { ClaimForm } from "./claim-form";
@@ -50,6 +50,10 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
           <Text size="2" className="muted">
             Your code: <strong data-testid="referral-code">{view.code}</strong>
           </Text>
+          <ActionForm action={setCodeAction.bind(null, experienceId)} label="Change your code" className="inline-form">
+            <input name="code" placeholder="A code of your own" aria-label="New code" />
+            <Button size="1" variant="soft" type="submit">Change code</Button>
+          </ActionForm>
           {env().demo && (
             <Text size="2">
               <a href={`/r/${encodeURIComponent(view.code)}`}>Simulate a purchase through this link →</a>
