@@ -1,7 +1,8 @@
-import { Badge, Button, Card, Heading, Table, Text } from "@whop/react/components";
+import { Badge, Button, Card, Heading, Text } from "@whop/react/components";
 import { z } from "zod";
 import { ActionForm } from "@/app/_components/action-form";
 import { Stat } from "@/app/_components/stat";
+import { SimpleTable } from "@/app/_components/table";
 import { getCreatorView } from "@/lib/analytics";
 import { CommissionFilter, listCommissions } from "@/lib/commissions";
 import { rpc } from "@/lib/db";
@@ -84,45 +85,33 @@ export default async function DashboardPage({
           {money.payouts.length === 0 ? (
             <Text className="muted">No payout requests yet.</Text>
           ) : (
-            <Table.Root>
-              <Table.Table aria-label="Payouts">
-                <Table.Header>
-                  <Table.Row>
-                    <Table.ColumnHeaderCell>Member</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Amount</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Status</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Requested</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Actions</Table.ColumnHeaderCell>
-                  </Table.Row>
-                </Table.Header>
-                <Table.Body>
-                  {money.payouts.map((o) => (
-                    <Table.Row key={o.id}>
-                      <Table.Cell>{o.member}</Table.Cell>
-                      <Table.Cell>{formatMoney(o.amount_cents, o.currency)}</Table.Cell>
-                      <Table.Cell>
-                        <Badge color={statusColor[o.status] ?? "gray"}>{o.status}</Badge>
-                        {o.error && <Text size="1" className="field-error"> {o.error}</Text>}
-                      </Table.Cell>
-                      <Table.Cell>{dateFmt(o.requested_at)}</Table.Cell>
-                      <Table.Cell>
-                        {(o.status === "requested" || o.status === "failed") && (
-                          <div className="row">
-                            <ActionForm action={payoutAction.bind(null, companyId, o.id, "pay")} label={`Pay ${o.member}`} className="inline-form">
-                              <Button size="1" type="submit">{o.status === "failed" ? "Retry" : "Approve & pay"}</Button>
-                            </ActionForm>
-                            <ActionForm action={payoutAction.bind(null, companyId, o.id, "cancel")} label={`Cancel payout of ${o.member}`} className="inline-form">
-                              <input name="reason" placeholder="Reason" aria-label="Reason" />
-                              <Button size="1" variant="soft" color="red" type="submit">Cancel</Button>
-                            </ActionForm>
-                          </div>
-                        )}
-                      </Table.Cell>
-                    </Table.Row>
-                  ))}
-                </Table.Body>
-              </Table.Table>
-            </Table.Root>
+            <SimpleTable
+              label="Payouts"
+              columns={["Member", "Amount", "Status", "Requested", "Actions"]}
+              rows={money.payouts.map((o) => ({
+                key: o.id,
+                cells: [
+                  o.member,
+                  formatMoney(o.amount_cents, o.currency),
+                  <>
+                    <Badge color={statusColor[o.status] ?? "gray"}>{o.status}</Badge>
+                    {o.error && <Text size="1" className="field-error"> {o.error}</Text>}
+                  </>,
+                  dateFmt(o.requested_at),
+                  (o.status === "requested" || o.status === "failed") && (
+                    <div className="row">
+                      <ActionForm action={payoutAction.bind(null, companyId, o.id, "pay")} label={`Pay ${o.member}`} className="inline-form">
+                        <Button size="1" type="submit">{o.status === "failed" ? "Retry" : "Approve & pay"}</Button>
+                      </ActionForm>
+                      <ActionForm action={payoutAction.bind(null, companyId, o.id, "cancel")} label={`Cancel payout of ${o.member}`} className="inline-form">
+                        <input name="reason" placeholder="Reason" aria-label="Reason" />
+                        <Button size="1" variant="soft" color="red" type="submit">Cancel</Button>
+                      </ActionForm>
+                    </div>
+                  ),
+                ],
+              }))}
+            />
           )}
         </div>
       </Card>
@@ -152,56 +141,39 @@ export default async function DashboardPage({
           {commissions.length === 0 ? (
             <Text className="muted">No commissions{Object.keys(filterInput).length ? " match these filters" : " yet"}.</Text>
           ) : (
-            <Table.Root>
-              <Table.Table aria-label="Commissions">
-                <Table.Header>
-                  <Table.Row>
-                    <Table.ColumnHeaderCell>Member</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Level</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Payment</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Rate</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Amount</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Status</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Available</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Decide</Table.ColumnHeaderCell>
-                  </Table.Row>
-                </Table.Header>
-                <Table.Body>
-                  {commissions.map((c) => (
-                    <Table.Row key={c.id}>
-                      <Table.Cell>{c.beneficiary}</Table.Cell>
-                      <Table.Cell>{c.kind === "clawback" ? "clawback" : c.level}</Table.Cell>
-                      <Table.Cell>{c.kind === "clawback" ? c.reason : formatMoney(c.base_amount_cents, c.currency)}</Table.Cell>
-                      <Table.Cell>{c.rate_bp ? `${basisPointsToPercent(c.rate_bp)}%` : "flat"}</Table.Cell>
-                      <Table.Cell>
-                        {formatMoney(c.amount_cents - c.reversed_cents, c.currency)}
-                        {c.reversed_cents > 0 && <Text size="1" className="muted"> (of {formatMoney(c.amount_cents, c.currency)})</Text>}
-                      </Table.Cell>
-                      <Table.Cell>
-                        <Badge color={statusColor[c.status] ?? "gray"}>{c.status}</Badge>
-                      </Table.Cell>
-                      <Table.Cell>{dateFmt(c.available_at)}</Table.Cell>
-                      <Table.Cell>
-                        {c.kind === "commission" && ["pending", "on_hold", "available"].includes(c.status) && (
-                          <div className="row">
-                            {c.status !== "available" && (
-                              <ActionForm action={decideCommissionAction.bind(null, companyId, c.id, "approve")} label="Approve commission" className="inline-form">
-                                <input name="reason" placeholder="Reason" aria-label="Reason" required />
-                                <Button size="1" type="submit">Approve</Button>
-                              </ActionForm>
-                            )}
-                            <ActionForm action={decideCommissionAction.bind(null, companyId, c.id, "cancel")} label="Cancel commission" className="inline-form">
-                              <input name="reason" placeholder="Reason" aria-label="Reason" required />
-                              <Button size="1" variant="soft" color="red" type="submit">Cancel</Button>
-                            </ActionForm>
-                          </div>
-                        )}
-                      </Table.Cell>
-                    </Table.Row>
-                  ))}
-                </Table.Body>
-              </Table.Table>
-            </Table.Root>
+            <SimpleTable
+              label="Commissions"
+              columns={["Member", "Level", "Payment", "Rate", "Amount", "Status", "Available", "Decide"]}
+              rows={commissions.map((c) => ({
+                key: c.id,
+                cells: [
+                  c.beneficiary,
+                  c.kind === "clawback" ? "clawback" : c.level,
+                  c.kind === "clawback" ? c.reason : formatMoney(c.base_amount_cents, c.currency),
+                  c.rate_bp ? `${basisPointsToPercent(c.rate_bp)}%` : "flat",
+                  <>
+                    {formatMoney(c.amount_cents - c.reversed_cents, c.currency)}
+                    {c.reversed_cents > 0 && <Text size="1" className="muted"> (of {formatMoney(c.amount_cents, c.currency)})</Text>}
+                  </>,
+                  <Badge color={statusColor[c.status] ?? "gray"}>{c.status}</Badge>,
+                  dateFmt(c.available_at),
+                  c.kind === "commission" && ["pending", "on_hold", "available"].includes(c.status) && (
+                    <div className="row">
+                      {c.status !== "available" && (
+                        <ActionForm action={decideCommissionAction.bind(null, companyId, c.id, "approve")} label="Approve commission" className="inline-form">
+                          <input name="reason" placeholder="Reason" aria-label="Reason" required />
+                          <Button size="1" type="submit">Approve</Button>
+                        </ActionForm>
+                      )}
+                      <ActionForm action={decideCommissionAction.bind(null, companyId, c.id, "cancel")} label="Cancel commission" className="inline-form">
+                        <input name="reason" placeholder="Reason" aria-label="Reason" required />
+                        <Button size="1" variant="soft" color="red" type="submit">Cancel</Button>
+                      </ActionForm>
+                    </div>
+                  ),
+                ],
+              }))}
+            />
           )}
         </div>
       </Card>
@@ -257,32 +229,14 @@ export default async function DashboardPage({
           {view.referrals.length === 0 ? (
             <Text className="muted">No referrals yet.</Text>
           ) : (
-            <Table.Root>
-              <Table.Table aria-label="Referrals">
-                <Table.Header>
-                  <Table.Row>
-                    <Table.ColumnHeaderCell>Referrer</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Referee</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Status</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Source</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Created</Table.ColumnHeaderCell>
-                  </Table.Row>
-                </Table.Header>
-                <Table.Body>
-                  {view.referrals.map((r) => (
-                    <Table.Row key={r.id}>
-                      <Table.Cell>{r.referrer}</Table.Cell>
-                      <Table.Cell>{r.referee}</Table.Cell>
-                      <Table.Cell>
-                        <Badge color={statusColor[r.status] ?? "gray"}>{r.status}</Badge>
-                      </Table.Cell>
-                      <Table.Cell>{r.source}</Table.Cell>
-                      <Table.Cell>{dateFmt(r.created_at)}</Table.Cell>
-                    </Table.Row>
-                  ))}
-                </Table.Body>
-              </Table.Table>
-            </Table.Root>
+            <SimpleTable
+              label="Referrals"
+              columns={["Referrer", "Referee", "Status", "Source", "Created"]}
+              rows={view.referrals.map((r) => ({
+                key: r.id,
+                cells: [r.referrer, r.referee, <Badge color={statusColor[r.status] ?? "gray"}>{r.status}</Badge>, r.source, dateFmt(r.created_at)],
+              }))}
+            />
           )}
         </div>
       </Card>

@@ -1,5 +1,6 @@
-import { Badge, Card, Heading, Table, Text } from "@whop/react/components";
+import { Badge, Card, Heading, Text } from "@whop/react/components";
 import { Stat } from "@/app/_components/stat";
+import { SimpleTable } from "@/app/_components/table";
 import { referralLink } from "@/lib/codes";
 import { env } from "@/lib/env";
 import { formatMoney } from "@/lib/money";
@@ -110,21 +111,17 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
             )}
           </ActionForm>
           {wallet.payouts.length > 0 && (
-            <Table.Root>
-              <Table.Table aria-label="Payout history">
-                <Table.Body>
-                  {wallet.payouts.map((o) => (
-                    <Table.Row key={o.id}>
-                      <Table.Cell>{day(o.requested_at)}</Table.Cell>
-                      <Table.Cell>{formatMoney(o.amount_cents, o.currency)}</Table.Cell>
-                      <Table.Cell>
-                        <Badge color={o.status === "completed" ? "green" : o.status === "failed" ? "red" : "amber"}>{o.status}</Badge>
-                      </Table.Cell>
-                    </Table.Row>
-                  ))}
-                </Table.Body>
-              </Table.Table>
-            </Table.Root>
+            <SimpleTable
+              label="Payout history"
+              rows={wallet.payouts.map((o) => ({
+                key: o.id,
+                cells: [
+                  day(o.requested_at),
+                  formatMoney(o.amount_cents, o.currency),
+                  <Badge color={o.status === "completed" ? "green" : o.status === "failed" ? "red" : "amber"}>{o.status}</Badge>,
+                ],
+              }))}
+            />
           )}
         </div>
       </Card>
@@ -172,28 +169,14 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
           {view.referrals.length === 0 ? (
             <Text className="muted">No referrals yet — share your link to get the first one.</Text>
           ) : (
-            <Table.Root>
-              <Table.Table>
-                <Table.Header>
-                  <Table.Row>
-                    <Table.ColumnHeaderCell>Member</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Status</Table.ColumnHeaderCell>
-                    <Table.ColumnHeaderCell>Joined</Table.ColumnHeaderCell>
-                  </Table.Row>
-                </Table.Header>
-                <Table.Body>
-                  {view.referrals.map((r) => (
-                    <Table.Row key={`${r.referee}-${r.created_at}`}>
-                      <Table.Cell>{r.referee}</Table.Cell>
-                      <Table.Cell>
-                        <Badge color={statusColor[r.status]}>{r.status}</Badge>
-                      </Table.Cell>
-                      <Table.Cell>{new Date(r.created_at).toLocaleDateString("en-US", { dateStyle: "medium" })}</Table.Cell>
-                    </Table.Row>
-                  ))}
-                </Table.Body>
-              </Table.Table>
-            </Table.Root>
+            <SimpleTable
+              label="Your referrals"
+              columns={["Member", "Status", "Joined"]}
+              rows={view.referrals.map((r) => ({
+                key: `${r.referee}-${r.created_at}`,
+                cells: [r.referee, <Badge color={statusColor[r.status]}>{r.status}</Badge>, day(r.created_at)],
+              }))}
+            />
           )}
         </div>
       </Card>
