@@ -9,6 +9,7 @@
  * `launch()` is also what the tests use to run the app.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import nextEnv from "@next/env";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { startEmbedded, type EmbeddedDb } from "./db/embedded";
@@ -116,6 +117,8 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
 // `tsx lib/launch.ts dev|start`
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename ?? "")) {
   const mode = process.argv[2] === "start" ? "start" : "dev";
+  // read .env / .env.local the way Next will, so demo mode is decided on the same values
+  nextEnv.loadEnvConfig(process.cwd(), mode === "dev");
   const port = Number(process.env.PORT ?? 3000);
   const app = await launch({ mode, port });
   console.log(`\n  Referly is running: ${app.url}${app.sandbox ? "  (demo mode: open it and pick who to view as)" : ""}\n`);
