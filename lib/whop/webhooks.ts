@@ -41,11 +41,12 @@ const RefundData = z.object({
   id: z.string().min(1),
   amount: z.number().nonnegative(),
   status: z.string(),
-  payment: z.object({ id: z.string().min(1) }),
+  // null in Whop's type: such a refund matches no payment and reverses nothing
+  payment: z.object({ id: z.string().min(1) }).nullable(),
 });
 
 /** The fields of @whop/sdk's Dispute that reversals read. */
-const DisputeData = z.object({ id: z.string().min(1), amount: z.number().nonnegative(), payment: z.object({ id: z.string().min(1) }) });
+const DisputeData = z.object({ id: z.string().min(1), amount: z.number().nonnegative(), payment: z.object({ id: z.string().min(1) }).nullable() });
 
 const dataSchemas: Record<string, z.ZodType> = {
   "payment.succeeded": PaymentData,

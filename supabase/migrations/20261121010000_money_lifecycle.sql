@@ -333,9 +333,10 @@ declare
   v_delta bigint;
   v_moved integer := 0;
 begin
-  if v_refund_id is null or v_payment_id is null or jsonb_typeof(p_data->'amount') is distinct from 'number' then
-    raise exception '% needs id, payment.id and a numeric amount', p_kind using errcode = 'RL400';
+  if v_refund_id is null or jsonb_typeof(p_data->'amount') is distinct from 'number' then
+    raise exception '% needs an id and a numeric amount', p_kind using errcode = 'RL400';
   end if;
+  if v_payment_id is null then return 'unknown_payment'; end if;
   select * into v_payment from public.payments
   where company_id = p_company_id and payment_id = v_payment_id for update;
   if v_payment.payment_id is null then return 'unknown_payment'; end if;
