@@ -1,0 +1,760 @@
+/**
+ * Property-based test of the money and points lifecycle (supabase/migrations), run for
+ * real on the test Postgres (referly_sql), never mocked. Each fast-check run makes a fresh
+ * company with mlm_enabled, max_level 2|3, random rates, hold_days 0|>0, a ledger account,
+ * and a referrer chain A ← B ← C ← D (B, C and D pay; A paying is "no attribution"), then
+ * applies a random sequence of steps: payments (first and renewals, with or without tax),
+ * duplicate and concurrent deliveries, refunds (created, pending → updated, repeated),
+ * disputes, releases after back-dated holds, payouts (request, start, complete, fail,
+ * cancel), points items, redemptions and grants, and interleavings concurrent requests can
+ * really take in production (a refund webhook still in its transaction while members request
+ * payouts and the creator starts them), run in a fixed order so every run replays exactly.
+ * Refused operations (DomainError 400/404/409) are ordinary outcomes.
+ *
+ * After EVERY step these invariants are checked (derived from the SQL, see each check):
+ *  1. points: balance cache = Σ ledger points, and ≥ 0, for every user of the company;
+ *  2. commissions follow the one rounding rule: amount = round_half_down(base × rate / 10000),
+ *     i.e. −5000 ≤ amount·10000 − base·rate < 5000 (it may exceed the exact rate by less than
+ *     half a cent, by design: DESIGN.md "round half down to the cent" rounds to the nearest
+ *     cent); rate and base are the program's level rate and total − tax; 0 ≤ reversed ≤
+ *     amount, and reversals plus clawbacks never take back more than the amount;
+ *  3. every delivered event id is in webhook_events exactly once; at most one commission per
+ *     (payment, beneficiary, level); one 'payment' ledger row per payment;
+ *  4. Σ completed payouts = Σ (amount − reversed) of the member's 'paid' commissions
+ *     (clawbacks included), and ≤ Σ (amount − reversed) of their non-cancelled commissions;
+ *  5. get_user_referral_earnings = the same sums over the commission rows;
+ *  6. Σ money ledger (commission, reversal, clawback, cancellation, payout) of a member =
+ *     Σ (amount − reversed) of their pending / available / on_hold commissions (owed, unpaid).
+ *
+ * Replay a failure with FC_SEED=<seed> FC_PATH=<path> (printed by fast-check; FC_NO_SHRINK=1 to
+ * skip shrinking); FC_RUNS=<n> changes the number of runs; FC_TRACE=1 prints every run's steps.
+ */
+import fc from "fast-check";
+import type pg from "pg";
+import { afterAll, describe, inject, it } from "vitest";
+import { DomainError } from "../../lib/db";
+import { toDomainError } from "../../lib/db/errors";
+import { call, ids, pool, sqlDb, uid } from "../helpers";
+
+const sql = pool(inject("sqlDbUrl"));
+
+afterAll(async () => {
+  await sqlDb().close();
+  await sql.end();
+});
+
+const NUM_RUNS = Number(process.env.FC_RUNS ?? 40);
+/** Once a counterexample is found, shrink for at most this long (then report the smallest so far). */
+const SHRINK_BUDGET_MS = 45_000;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Outcome = { ok: true; v: any } | { ok: false; status: number; message: string };
+
+/** Run a write; a DomainError (the SQL refused: RL4xx, check violation) is an outcome, anything else a failure. */
+async function attempt(p: Promise<unknown>): Promise<Outcome> {
+  try {
+    return { ok: true, v: await p };
+  } catch (e) {
+    if (e instanceof DomainError) return { ok: false, status: e.status, message: e.message };
+    throw e;
+  }
+}
+
+/** A short trace line for an outcome: a payout's status and amount, a points balance, or the refusal. */
+function show(o: Outcome): string {
+  if (!o.ok) return `refused ${o.status}: ${o.message}`;
+  const v = o.v;
+  if (v && typeof v === "object" && "amount_cents" in v) return `${v.status ?? "to transfer"} ${v.amount_cents}¢`;
+  if (v && typeof v === "object" && "redemption" in v) return `redeemed ${v.redemption.cost_points} pts`;
+  return JSON.stringify(v)?.slice(0, 120);
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const decimal = (cents: number) => Number((cents / 100).toFixed(2)); // 12345 → "123.45" → 123.45
+
+// ── steps ───────────────────────────────────────────────────────────────────
+
+type Step =
+  | { t: "pay"; payer: number; cents: number; taxBp: number | null; copies: number }
+  | { t: "redeliver"; k: number }
+  | { t: "samePayment"; k: number }
+  | { t: "refund"; k: number; part: number | "full"; copies: number }
+  | { t: "refundPending"; k: number; part: number | "full" }
+  | { t: "refundUpdate"; k: number }
+  | { t: "dispute"; k: number; part: number | "full"; copies: number }
+  | { t: "release"; mask: number }
+  | { t: "request"; m: number }
+  | { t: "payoutFlow"; m: number; end: "complete" | "fail" | "failRetry" | "cancel" | "none" }
+  | { t: "start"; k: number }
+  | { t: "complete"; k: number; again: boolean }
+  | { t: "fail"; k: number }
+  | { t: "cancel"; k: number }
+  | { t: "item"; cost: number }
+  | { t: "redeem"; m: number; k: number }
+  | { t: "grant"; m: number; delta: number }
+  | {
+      t: "refundRace";
+      k: number;
+      part: number | "full";
+      /** requestFirst: T2, T1, T3; refundFirst: T1, T2, T3; held: T0, T1, T2, T3 */
+      order: "requestFirst" | "refundFirst" | "held";
+      m: number;
+      start: boolean;
+      complete: boolean;
+    };
+
+// plain-prototype records, so counterexamples print cleanly
+function rec<T>(shape: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
+  return fc.record(shape, { noNullPrototype: true }) as fc.Arbitrary<T>;
+}
+const sel = fc.nat({ max: 1000 });
+const member = fc.integer({ min: 0, max: 3 }); // A, B, C, D
+const earner = fc.integer({ min: 0, max: 6 }).map((i) => [0, 0, 1, 1, 2, 2, 3][i]); // D never earns: rarely picked
+const part = fc.oneof(fc.integer({ min: 1, max: 10000 }), fc.constant("full" as const)); // basis points of what remains
+const mostly = fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
+const copies = fc.oneof(
+  { weight: 5, arbitrary: fc.constant(1) },
+  { weight: 1, arbitrary: fc.integer({ min: 2, max: 5 }) },
+);
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 10,
+    arbitrary: rec({
+      t: fc.constant("pay" as const),
+      // mostly B, C, D (referred); sometimes A (nobody above: no attribution)
+      payer: fc.integer({ min: 0, max: 6 }).map((i) => [1, 1, 2, 2, 3, 3, 0][i]),
+      cents: fc.oneof(fc.integer({ min: 1, max: 50000 }), fc.integer({ min: 1, max: 300 })),
+      taxBp: fc.option(fc.integer({ min: 0, max: 10000 }), { nil: null, freq: 2 }),
+      copies,
+    }),
+  },
+  { weight: 2, arbitrary: rec({ t: fc.constant("redeliver" as const), k: sel }) },
+  { weight: 1, arbitrary: rec({ t: fc.constant("samePayment" as const), k: sel }) },
+  { weight: 3, arbitrary: rec({ t: fc.constant("refund" as const), k: sel, part, copies }) },
+  { weight: 1, arbitrary: rec({ t: fc.constant("refundPending" as const), k: sel, part }) },
+  { weight: 2, arbitrary: rec({ t: fc.constant("refundUpdate" as const), k: sel }) },
+  { weight: 1, arbitrary: rec({ t: fc.constant("dispute" as const), k: sel, part, copies }) },
+  { weight: 2, arbitrary: rec({ t: fc.constant("release" as const), mask: fc.nat({ max: 0xffff }) }) },
+  { weight: 3, arbitrary: rec({ t: fc.constant("request" as const), m: earner }) },
+  {
+    weight: 3,
+    arbitrary: rec({
+      t: fc.constant("payoutFlow" as const),
+      m: earner,
+      end: fc.constantFrom(...(["complete", "complete", "fail", "failRetry", "cancel", "none"] as const)),
+    }),
+  },
+  { weight: 3, arbitrary: rec({ t: fc.constant("start" as const), k: sel }) },
+  { weight: 4, arbitrary: rec({ t: fc.constant("complete" as const), k: sel, again: fc.boolean() }) },
+  { weight: 1, arbitrary: rec({ t: fc.constant("fail" as const), k: sel }) },
+  { weight: 1, arbitrary: rec({ t: fc.constant("cancel" as const), k: sel }) },
+  { weight: 1, arbitrary: rec({ t: fc.constant("item" as const), cost: fc.integer({ min: 1, max: 800 }) }) },
+  { weight: 2, arbitrary: rec({ t: fc.constant("redeem" as const), m: member, k: sel }) },
+  {
+    weight: 1,
+    arbitrary: rec({
+      t: fc.constant("grant" as const),
+      m: member,
+      delta: fc.integer({ min: -400, max: 400 }).filter((d) => d !== 0),
+    }),
+  },
+  {
+    weight: 7,
+    arbitrary: rec({
+      t: fc.constant("refundRace" as const),
+      k: sel,
+      part,
+      order: fc.constantFrom(...(["requestFirst", "refundFirst", "held", "held"] as const)),
+      m: sel,
+      start: mostly,
+      complete: mostly,
+    }),
+  },
+);
+
+const configArb = rec({
+  rate: fc.oneof(fc.integer({ min: 0, max: 10000 }), fc.constantFrom(2000, 2500, 3333)),
+  upper: fc.tuple(
+    ...[0, 1, 2, 3].map(() => fc.oneof(fc.integer({ min: 0, max: 10000 }), fc.integer({ min: 1, max: 700 }))),
+  ),
+  maxLevel: fc.constantFrom(2, 3),
+  holdDays: fc.oneof(
+    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 30 }) },
+  ),
+  minPayout: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 500 }), fc.integer({ min: 1, max: 3000 })),
+});
+type Config = typeof configArb extends fc.Arbitrary<infer T> ? T : never;
+
+// ── one run ─────────────────────────────────────────────────────────────────
+
+interface Ev {
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+}
+interface Pay {
+  id: string;
+  data: Record<string, unknown>;
+  cents: number;
+  /** cents not yet covered by a refund or dispute sent so far (pending ones included) */
+  left: number;
+}
+interface Refund {
+  id: string;
+  paymentId: string;
+  cents: number;
+  applied: boolean;
+}
+
+class Scenario {
+  readonly company = ids().company;
+  readonly members: string[];
+  readonly events: Ev[] = [];
+  readonly payments: Pay[] = [];
+  readonly refunds: Refund[] = [];
+  readonly items: string[] = [];
+  readonly trace: string[] = [];
+
+  constructor(readonly cfg: Config) {
+    const s = uid();
+    this.members = ["a", "b", "c", "d"].map((x) => `user_${x}${s}`);
+  }
+
+  name(u: string) {
+    return "ABCD"[this.members.indexOf(u)] ?? u;
+  }
+
+  async setup() {
+    const { cfg, company, members } = this;
+    await call("update_program_settings", {
+      p_company_id: company,
+      p_settings: {
+        mlm_enabled: true,
+        max_level: cfg.maxLevel,
+        commission_rate_bp: cfg.rate,
+        upper_level_rates_bp: cfg.upper,
+        hold_days: cfg.holdDays,
+        min_payout_cents: cfg.minPayout,
+        ledger_account_id: "ldgr_test",
+      },
+    });
+    // A ← B ← C ← D: each claims the code of the one before
+    for (let i = 1; i < members.length; i++) {
+      const { code } = await call("get_or_create_code", {
+        p_company_id: company,
+        p_user_id: members[i - 1],
+        p_username: `m${i - 1}`,
+        p_name: null,
+      });
+      await call("claim_referral", { p_company_id: company, p_user_id: members[i], p_code: code, p_username: `m${i}` });
+    }
+  }
+
+  /** Deliver one event `n` times at once; exactly one delivery must be the first. */
+  async deliver(ev: Ev, n = 1): Promise<string> {
+    const args = { p_event_id: ev.id, p_type: ev.type, p_company_id: this.company, p_data: ev.data };
+    const rs = await Promise.all(Array.from({ length: n }, () => call("process_webhook_event", args)));
+    const first = rs.filter((r) => r.duplicate === false);
+    if (first.length !== 1) {
+      throw new Error(`${n} deliveries of ${ev.id}: ${first.length} were not duplicates: ${JSON.stringify(rs)}`);
+    }
+    this.events.push(ev);
+    return `${first[0].outcome}${n > 1 ? ` (×${n})` : ""}`;
+  }
+
+  private refundCents(p: Pay, part: number | "full") {
+    return part === "full" ? p.left : Math.max(1, Math.floor((p.left * part) / 10000));
+  }
+
+  private refundEvent(kind: "refund" | "dispute", p: Pay, cents: number, status = "succeeded"): Ev {
+    const id = uid(kind === "refund" ? "rfnd_" : "dspt_");
+    const data =
+      kind === "refund"
+        ? { id, payment: { id: p.id }, amount: decimal(cents), currency: "usd", status }
+        : { id, payment: { id: p.id }, amount: decimal(cents), currency: "usd", status: "needs_response" };
+    p.left -= cents;
+    this.refunds.push({ id, paymentId: p.id, cents, applied: status === "succeeded" });
+    return { id: uid("evt_"), type: kind === "refund" ? "refund.created" : "dispute.created", data };
+  }
+
+  private async payouts(statuses: string[]) {
+    return (
+      await sql.query<{ id: string; user_id: string; status: string }>(
+        `select id, user_id, status from public.payouts where company_id = $1 and status = any($2)
+         order by requested_at, id`,
+        [this.company, statuses],
+      )
+    ).rows;
+  }
+
+  /** The m-th member (mod) among those with a positive available balance, else member m: who asks for payouts. */
+  private async payee(m: number): Promise<string> {
+    const r = await sql.query<{ u: string }>(
+      `select m.u from unnest($2::text[]) m(u) where public.available_balance($1, m.u) > 0`,
+      [this.company, this.members],
+    );
+    return r.rows.length ? r.rows[m % r.rows.length].u : this.members[m];
+  }
+
+  private async request(user: string) {
+    const out = await attempt(call("request_payout", { p_company_id: this.company, p_user_id: user }));
+    return `request by ${this.name(user)}: ${show(out)}`;
+  }
+
+  async run(step: Step): Promise<string> {
+    const { company, members } = this;
+    switch (step.t) {
+      case "pay": {
+        const user = members[step.payer];
+        const tax = step.taxBp === null ? null : Math.floor((step.cents * step.taxBp) / 10000);
+        const data: Record<string, unknown> = {
+          id: uid("pay_"),
+          status: "paid",
+          total: decimal(step.cents),
+          subtotal: decimal(step.cents),
+          currency: "usd",
+          user: { id: user, username: null, name: null },
+          metadata: null,
+        };
+        if (tax !== null) data.tax_amount = decimal(tax);
+        this.payments.push({ id: data.id as string, data, cents: step.cents, left: step.cents });
+        return this.deliver({ id: uid("evt_"), type: "payment.succeeded", data }, step.copies);
+      }
+      case "redeliver": {
+        if (this.events.length === 0) return "skip";
+        const ev = this.events[step.k % this.events.length];
+        const r = await call("process_webhook_event", {
+          p_event_id: ev.id,
+          p_type: ev.type,
+          p_company_id: company,
+          p_data: ev.data,
+        });
+        if (r.duplicate !== true) throw new Error(`redelivery of ${ev.id} was not a duplicate: ${JSON.stringify(r)}`);
+        return `duplicate of ${ev.type}`;
+      }
+      case "samePayment": {
+        if (this.payments.length === 0) return "skip";
+        const p = this.payments[step.k % this.payments.length];
+        const out = await this.deliver({ id: uid("evt_"), type: "payment.succeeded", data: p.data });
+        if (out !== "duplicate_payment") throw new Error(`payment ${p.id} under a new event id gave ${out}`);
+        return out;
+      }
+      case "refund":
+      case "dispute":
+      case "refundPending": {
+        const open = this.payments.filter((p) => p.left > 0);
+        if (open.length === 0) return "skip";
+        const p = open[step.k % open.length];
+        const cents = this.refundCents(p, step.part);
+        const status = step.t === "refundPending" ? "pending" : "succeeded";
+        const ev = this.refundEvent(step.t === "dispute" ? "dispute" : "refund", p, cents, status);
+        return `${cents}¢ of ${p.cents}¢: ${await this.deliver(ev, step.t === "refundPending" ? 1 : step.copies)}`;
+      }
+      case "refundUpdate": {
+        const refunds = this.refunds.filter((r) => r.id.startsWith("rfnd_"));
+        if (refunds.length === 0) return "skip";
+        const r = refunds[step.k % refunds.length];
+        const wasApplied = r.applied;
+        const data = { id: r.id, payment: { id: r.paymentId }, amount: decimal(r.cents), status: "succeeded" };
+        const out = await this.deliver({ id: uid("evt_"), type: "refund.updated", data });
+        r.applied = true;
+        const expected = wasApplied ? ["refund_already_applied"] : ["refund_reversed", "refund_recorded"];
+        if (!expected.includes(out)) throw new Error(`refund.updated of ${r.id} (applied: ${wasApplied}) gave ${out}`);
+        return `${wasApplied ? "repeat" : "pending → succeeded"}: ${out}`;
+      }
+      case "release": {
+        const pending = (
+          await sql.query<{ id: string }>(
+            `select id from public.commissions where company_id = $1 and status = 'pending' order by created_at, id`,
+            [company],
+          )
+        ).rows.map((r) => r.id);
+        const due = pending.filter((_, i) => step.mask === 0 || (step.mask >> i % 16) & 1);
+        await sql.query(`update public.commissions set available_at = now() - interval '1 second' where id = any($1)`, [
+          due,
+        ]);
+        const n = await call("release_commissions", {});
+        return `back-dated ${due.length}/${pending.length}, released ${n}`;
+      }
+      case "request":
+        return this.request(await this.payee(step.m));
+      case "payoutFlow": {
+        // request → start → complete | fail (→ retry → complete) | cancel, for one member
+        const user = await this.payee(step.m);
+        const req = await attempt(call("request_payout", { p_company_id: company, p_user_id: user }));
+        const log = [`request by ${this.name(user)}: ${show(req)}`];
+        if (!req.ok) return log.join(" | ");
+        const base = { p_company_id: company, p_payout_id: req.v.id };
+        if (step.end === "cancel") {
+          log.push(`cancel ${show(await attempt(call("cancel_payout", { ...base, p_reason: "creator said no" })))}`);
+          return log.join(" | ");
+        }
+        log.push(`start ${show(await attempt(call("start_payout", base)))}`);
+        if (step.end === "none") return log.join(" | ");
+        if (step.end === "fail" || step.end === "failRetry") {
+          log.push(`fail ${show(await attempt(call("fail_payout", { ...base, p_error: "transfer refused" })))}`);
+          if (step.end === "fail") return log.join(" | ");
+          log.push(`retry ${show(await attempt(call("start_payout", base)))}`);
+        }
+        log.push(`complete ${show(await attempt(call("complete_payout", { ...base, p_transfer_id: uid("xfer_") })))}`);
+        return log.join(" | ");
+      }
+      case "start":
+      case "fail":
+      case "cancel":
+      case "complete": {
+        const wanted = {
+          start: ["requested", "failed", "processing"],
+          complete: ["processing"],
+          fail: ["processing"],
+          cancel: ["requested", "failed"],
+        }[step.t];
+        // the intended ones; else any payout, which must be refused
+        let list = await this.payouts(wanted);
+        if (list.length === 0) list = await this.payouts(["requested", "processing", "completed", "failed", "cancelled"]);
+        if (list.length === 0) return "skip";
+        const p = list[step.k % list.length];
+        const base = { p_company_id: company, p_payout_id: p.id };
+        const who = `${this.name(p.user_id)}'s ${p.status} payout`;
+        if (step.t === "start") return `${who}: ${show(await attempt(call("start_payout", base)))}`;
+        if (step.t === "fail") {
+          return `${who}: ${show(await attempt(call("fail_payout", { ...base, p_error: "transfer refused" })))}`;
+        }
+        if (step.t === "cancel") {
+          return `${who}: ${show(await attempt(call("cancel_payout", { ...base, p_reason: "creator said no" })))}`;
+        }
+        const complete = { ...base, p_transfer_id: uid("xfer_") };
+        let out = `${who}: ${show(await attempt(call("complete_payout", complete)))}`;
+        if (step.again) out += ` | again: ${show(await attempt(call("complete_payout", complete)))}`;
+        return out;
+      }
+      case "item": {
+        const item = await call("create_points_item", {
+          p_company_id: company,
+          p_item: { name: `Reward ${step.cost}`, cost_points: step.cost, grant_type: "custom", grant_config: { note: "hi" } },
+        });
+        this.items.push(item.id);
+        return `item ${step.cost} pts`;
+      }
+      case "redeem": {
+        if (this.items.length === 0) return "skip";
+        const item = this.items[step.k % this.items.length];
+        const args = { p_company_id: company, p_user_id: members[step.m], p_item_id: item };
+        return show(await attempt(call("redeem_points_item", args)));
+      }
+      case "grant": {
+        const args = { p_company_id: company, p_member: members[step.m], p_delta: step.delta, p_reason: "manual" };
+        return show(await attempt(call("grant_points", args)));
+      }
+      case "refundRace": {
+        // Requests at once, as production can interleave them (see `race`): [T0] a payout request
+        // of the payment's first beneficiary still in its transaction; T1 the refund webhook in
+        // its transaction; T2 another beneficiary's payout request (committed before T1 starts,
+        // or while T1 is open); [T3] the creator starting that member's open payout. Open
+        // transactions commit at the end, in order. [Then that member's processing payout's
+        // transfer goes through.]
+        const open = this.payments.filter((p) => p.left > 0);
+        if (open.length === 0) return "skip";
+        const rows = (
+          await sql.query<{ payment_id: string; beneficiary_user_id: string; payable: boolean }>(
+            `select c.payment_id, c.beneficiary_user_id,
+                    c.status = 'available' and (c.payout_id is null or o.status = 'requested') as payable
+             from public.commissions c left join public.payouts o on o.id = c.payout_id
+             where c.company_id = $1 and c.kind = 'commission' order by c.level`,
+            [company],
+          )
+        ).rows;
+        // prefer payments whose commissions can be paid out (two of them for "held"), then any
+        const payable = (p: Pay) => rows.filter((r) => r.payment_id === p.id && r.payable).length;
+        const choices = [
+          open.filter((p) => payable(p) >= (step.order === "held" ? 2 : 1)),
+          open.filter((p) => payable(p) >= 1),
+          open,
+        ].find((l) => l.length > 0)!;
+        const p = choices[step.k % choices.length];
+        const beneficiaries = [...new Set(rows.filter((r) => r.payment_id === p.id).map((r) => r.beneficiary_user_id))];
+        const held = step.order === "held" && beneficiaries.length > 0 ? beneficiaries[0] : null;
+        const others = beneficiaries.filter((u) => u !== held);
+        const payee = others.length ? others[step.m % others.length] : await this.payee(step.m % 4);
+        const cents = this.refundCents(p, step.part);
+        const ev = this.refundEvent("refund", p, cents);
+        const ops: RaceOp[] = [];
+        if (held) {
+          ops.push({
+            label: `T0 request by ${this.name(held)} (held open)`,
+            tx: true,
+            run: (c) => c.query(`select public.request_payout($1, $2) as v`, [company, held]),
+          });
+        }
+        const t2: RaceOp = {
+          label: `T2 request by ${this.name(payee)}`,
+          tx: false,
+          run: (c) => c.query(`select public.request_payout($1, $2) as v`, [company, payee]),
+        };
+        if (step.order === "requestFirst") ops.push(t2);
+        ops.push({
+          label: `T1 refund ${cents}¢ of ${p.cents}¢`,
+          tx: true,
+          run: (c) =>
+            c.query(`select public.process_webhook_event($1, $2, $3, $4::jsonb) as v`, [
+              ev.id,
+              ev.type,
+              company,
+              JSON.stringify(ev.data),
+            ]),
+        });
+        if (step.order !== "requestFirst") ops.push(t2);
+        if (step.start) {
+          ops.push({
+            label: `T3 start ${this.name(payee)}'s open payout`,
+            tx: false,
+            run: async (c) => {
+              const po = (await this.payouts(["requested", "failed", "processing"])).find((o) => o.user_id === payee);
+              return po ? c.query(`select public.start_payout($1, $2::uuid) as v`, [company, po.id]) : null;
+            },
+          });
+        }
+        let log = await race(ops);
+        this.events.push(ev);
+        if (step.complete) {
+          const po = (await this.payouts(["processing"])).find((o) => o.user_id === payee);
+          if (po) {
+            const args = { p_company_id: company, p_payout_id: po.id, p_transfer_id: uid("xfer_") };
+            const done = await attempt(call("complete_payout", args));
+            log += ` | then complete: ${show(done)}`;
+          }
+        }
+        return log;
+      }
+    }
+  }
+
+  // ── invariants ────────────────────────────────────────────────────────────
+
+  async check(): Promise<void> {
+    const { company, members, cfg } = this;
+    const q = async <T = Record<string, unknown>>(text: string, params: unknown[]) =>
+      (await sql.query(text, params)).rows as T[];
+    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings] = await Promise.all([
+      // 1
+      q<{ user_id: string; balance: string; ledger: string }>(
+        `select user_id, coalesce(b.balance, 0)::text as balance, coalesce(t.s, 0)::text as ledger
+         from (select user_id, balance from public.points_balances where company_id = $1) b
+         full join (select user_id, sum(points) as s from public.transactions where company_id = $1 and kind = 'points'
+                    group by user_id) t using (user_id)`,
+        [company],
+      ),
+      // 2
+      q(
+        `select c.id, c.kind, c.level, c.beneficiary_user_id, c.base_amount_cents::int as base, c.rate_bp,
+                c.amount_cents::int as amount, c.reversed_cents::int as reversed, p.amount_cents::int as total,
+                p.tax_cents::int as tax, coalesce(-k.clawed, 0)::int as clawed_back
+         from public.commissions c
+         join public.payments p on p.company_id = c.company_id and p.payment_id = c.payment_id
+         left join (select reverses_commission_id as id, sum(amount_cents) as clawed from public.commissions
+                    where company_id = $1 and kind = 'clawback' group by 1) k on k.id = c.id
+         where c.company_id = $1 and c.kind = 'commission' and (
+               (c.rate_bp > 0 and not (c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp >= -5000
+                                   and c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp < 5000))
+            or c.rate_bp <> ($2::int[])[c.level]
+            or c.level > $3
+            or c.base_amount_cents <> greatest(p.amount_cents - p.tax_cents, 0)
+            or c.reversed_cents < 0 or c.reversed_cents > c.amount_cents
+            or c.reversed_cents - coalesce(k.clawed, 0) > c.amount_cents)`,
+        [company, [cfg.rate, ...cfg.upper], cfg.maxLevel],
+      ),
+      // 3
+      q<{ event_id: string; n: number }>(
+        `select e.id as event_id, (select count(*)::int from public.webhook_events w where w.event_id = e.id) as n
+         from unnest($1::text[]) e(id)`,
+        [[...new Set(this.events.map((e) => e.id))]],
+      ),
+      q(
+        `select payment_id, beneficiary_user_id, level, count(*)::int as n from public.commissions
+         where company_id = $1 and kind = 'commission' group by 1, 2, 3 having count(*) > 1`,
+        [company],
+      ),
+      q(
+        `select p.payment_id, (select count(*)::int from public.transactions t where t.company_id = p.company_id
+                                 and t.kind = 'payment' and t.reference_id = p.payment_id) as n
+         from public.payments p where p.company_id = $1`,
+        [company],
+      ),
+      // 4, 6
+      q<Record<string, string>>(
+        `select m.u as user_id,
+           (select coalesce(sum(amount_cents), 0) from public.payouts
+             where company_id = $1 and user_id = m.u and status = 'completed')::text as completed,
+           (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
+             where company_id = $1 and beneficiary_user_id = m.u and status = 'paid')::text as paid_net,
+           (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
+             where company_id = $1 and beneficiary_user_id = m.u and kind = 'commission' and status <> 'cancelled')::text as earned_net,
+           (select coalesce(sum(amount_cents), 0) from public.transactions
+             where company_id = $1 and user_id = m.u
+               and kind in ('commission', 'reversal', 'clawback', 'cancellation', 'payout'))::text as ledger,
+           (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
+             where company_id = $1 and beneficiary_user_id = m.u and status in ('pending', 'available', 'on_hold'))::text as owed
+         from unnest($2::text[]) m(u)`,
+        [company, members],
+      ),
+      // 5: the sums the function must give, from the rows
+      q<{ user_id: string; currency: string; total: string; pending: string; paid: string }>(
+        `select beneficiary_user_id as user_id, currency,
+           coalesce(sum(amount_cents - reversed_cents) filter (where status in ('pending', 'available', 'paid')), 0)::text as total,
+           coalesce(sum(amount_cents - reversed_cents) filter (where status in ('pending', 'available')), 0)::text as pending,
+           coalesce(sum(amount_cents - reversed_cents) filter (where status = 'paid'), 0)::text as paid
+         from public.commissions where company_id = $1 group by 1, 2 order by 1, 2`,
+        [company],
+      ),
+      Promise.all(members.map((u) => call("get_user_referral_earnings", { p_company_id: company, p_user_id: u }))),
+    ]);
+
+    const fail = (invariant: string, detail: unknown) => {
+      throw new Error(`invariant ${invariant} broken: ${JSON.stringify(detail, null, 1)}`);
+    };
+
+    // 1. points cache = ledger, never negative
+    for (const p of points) {
+      if (p.balance !== p.ledger || Number(p.balance) < 0) {
+        fail("1 (points balance = Σ ledger points ≥ 0)", { ...p, user: this.name(p.user_id) });
+      }
+    }
+    // 2. the rounding rule, the rates, the reversals
+    if (badCommissions.length) fail("2 (commission = round_half_down(base × rate), 0 ≤ reversed ≤ amount)", badCommissions);
+    // 3. idempotency
+    const missing = events.filter((e) => e.n !== 1);
+    if (missing.length) fail("3 (each event id once in webhook_events)", missing);
+    if (dupCommissions.length) fail("3 (one commission per payment, beneficiary, level)", dupCommissions);
+    const badPayments = paymentRows.filter((p) => p.n !== 1);
+    if (badPayments.length) fail("3 (one payment ledger row per payment)", badPayments);
+
+    for (const m of money) {
+      const who = { member: this.name(m.user_id), ...m };
+      // 4. payouts = what was paid, never more than earned
+      if (BigInt(m.completed) !== BigInt(m.paid_net)) fail("4 (Σ completed payouts = Σ net of paid commissions)", who);
+      if (BigInt(m.completed) > BigInt(m.earned_net)) fail("4 (Σ completed payouts ≤ Σ net earned)", who);
+      // 6. the money ledger = what is owed and not yet paid
+      if (BigInt(m.ledger) !== BigInt(m.owed)) fail("6 (Σ money ledger = Σ net of pending/available/on_hold commissions)", who);
+    }
+    // 5. earnings function = the rows
+    members.forEach((u, i) => {
+      const got = (earnings[i] as Record<string, unknown>[]).map((r) => ({
+        currency: r.currency,
+        total: Number(r.total_earnings),
+        pending: Number(r.pending_earnings),
+        paid: Number(r.paid_earnings),
+      }));
+      const want = earningRows
+        .filter((r) => r.user_id === u)
+        .map((r) => ({ currency: r.currency, total: Number(r.total), pending: Number(r.pending), paid: Number(r.paid) }));
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        fail("5 (get_user_referral_earnings = the commission rows)", { member: this.name(u), got, want });
+      }
+    });
+  }
+}
+
+interface RaceOp {
+  label: string;
+  /** true: runs in a transaction that stays open until every op has started */
+  tx: boolean;
+  /** the statement, on its own connection (null: nothing to do) */
+  run: (c: pg.PoolClient) => Promise<pg.QueryResult> | Promise<pg.QueryResult | null>;
+}
+
+/**
+ * Requests at once, in a fixed, reproducible order: each op starts on its own connection once
+ * the previous one has finished its statement or is waiting for a lock another holds; then the
+ * open transactions commit (or roll back when refused) in order as their statements finish.
+ * Returns a trace line (who waited, what each answered).
+ */
+async function race(ops: RaceOp[]): Promise<string> {
+  type Running = { op: RaceOp; c: pg.PoolClient; out?: Outcome; waited: boolean; closed: boolean };
+  const running: Running[] = [];
+  const lockWait = async (pid: number) =>
+    (await sql.query<{ w: string | null }>("select wait_event_type as w from pg_stat_activity where pid = $1", [pid]))
+      .rows[0]?.w === "Lock";
+  try {
+    for (const op of ops) {
+      const c = await sql.connect();
+      const r: Running = { op, c, waited: false, closed: !op.tx };
+      running.push(r);
+      const pid = (await c.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
+      if (op.tx) await c.query("begin");
+      void attempt(
+        Promise.resolve()
+          .then(() => op.run(c))
+          .then((res) => (res ? res.rows[0].v : "nothing to do"))
+          .catch((e) => Promise.reject(toDomainError(e))),
+      ).then(
+        (o) => (r.out = o),
+        (e) => (r.out = { ok: false, status: 0, message: `ERROR ${(e as Error).message}` }),
+      );
+      for (const until = Date.now() + 10_000; !r.out && Date.now() < until; await sleep(2)) {
+        if (await lockWait(pid)) {
+          r.waited = true;
+          break;
+        }
+      }
+    }
+    for (const until = Date.now() + 15_000; running.some((r) => !r.out || !r.closed); await sleep(2)) {
+      if (Date.now() > until) {
+        throw new Error(`requests stuck: ${running.map((r) => `${r.op.label}: ${r.out ? "done" : "waiting"}`).join(", ")}`);
+      }
+      const next = running.find((r) => r.out && !r.closed);
+      if (next) {
+        await next.c.query(next.out!.ok ? "commit" : "rollback");
+        next.closed = true;
+      }
+    }
+    const crashed = running.find((r) => r.out && !r.out.ok && r.out.status === 0);
+    if (crashed) throw new Error(`${crashed.op.label} failed: ${(crashed.out as { message: string }).message}`);
+    return running.map((r) => `${r.op.label}${r.waited ? " (waited)" : ""}: ${show(r.out!)}`).join(" | ");
+  } finally {
+    for (const r of running) {
+      if (!r.closed) await r.c.query("rollback").catch(() => {});
+      r.c.release();
+    }
+  }
+}
+
+// ── the property ────────────────────────────────────────────────────────────
+
+describe("money and points lifecycle (property)", () => {
+  it("keeps the ledger, balances, payouts and earnings consistent after every step", async () => {
+    let firstFailureAt: number | null = null;
+    await fc.assert(
+      // steps first: shrinking works on them before the config
+      fc.asyncProperty(fc.array(stepArb, { minLength: 3, maxLength: 25, size: "max" }), configArb, async (steps, cfg) => {
+        // once a counterexample is known, stop shrinking after the budget (the smallest so far is reported)
+        if (firstFailureAt !== null && Date.now() - firstFailureAt > SHRINK_BUDGET_MS) fc.pre(false);
+        const s = new Scenario(cfg);
+        let at = "setup";
+        try {
+          await s.setup();
+          await s.check();
+          for (const [i, step] of steps.entries()) {
+            at = `step ${i} ${JSON.stringify(step)}`;
+            const out = await s.run(step);
+            s.trace.push(`${i}. ${JSON.stringify(step)} → ${out}`);
+            await s.check();
+          }
+          if (process.env.FC_TRACE) console.log(`config ${JSON.stringify(cfg)}\n${s.trace.join("\n")}\n`);
+        } catch (e) {
+          firstFailureAt ??= Date.now();
+          const err = e instanceof Error ? e : new Error(String(e));
+          err.message += `\nat ${at}; company ${s.company}, config ${JSON.stringify(cfg)}`;
+          err.message += `\nsteps run:\n${s.trace.join("\n")}`;
+          throw err;
+        }
+      }),
+      {
+        numRuns: NUM_RUNS,
+        seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined,
+        path: process.env.FC_PATH,
+        endOnFailure: process.env.FC_NO_SHRINK === "1",
+      },
+    );
+  }, 170_000);
+});
