@@ -332,6 +332,7 @@ declare
   v_taken bigint;
   v_delta bigint;
   v_moved integer := 0;
+  v_payout_status text;
 begin
   if v_refund_id is null or jsonb_typeof(p_data->'amount') is distinct from 'number' then
     raise exception '% needs an id and a numeric amount', p_kind using errcode = 'RL400';
@@ -363,19 +364,21 @@ begin
   order by id for update;
 
   for c in
-    select cm.*, p.status as payout_status from public.commissions cm
-    left join public.payouts p on p.id = cm.payout_id
+    select cm.* from public.commissions cm
     where cm.company_id = p_company_id and cm.payment_id = v_payment_id and cm.kind = 'commission'
-    order by cm.level for update of cm
+    order by cm.level for update
   loop
     continue when c.status in ('reversed', 'cancelled');
+    -- read the payout's status now that the commission is locked (a join in the locking
+    -- query could show a payout state older than the row it waited for)
+    select status into v_payout_status from public.payouts where id = c.payout_id;
     v_target := case when v_refunded >= v_payment.amount_cents or v_payment.amount_cents = 0 then c.amount_cents
                      else public.round_half_down(c.amount_cents::numeric * v_refunded / v_payment.amount_cents) end;
     select c.reversed_cents + coalesce(-sum(k.amount_cents), 0) into v_taken
     from public.commissions k where k.reverses_commission_id = c.id;
     v_delta := v_target - v_taken;
     continue when v_delta <= 0;
-    if c.status = 'paid' or c.payout_status = 'processing' then
+    if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
       insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level, kind,
         base_amount_cents, rate_bp, amount_cents, currency, status, available_at, refund_id, reverses_commission_id, reason)
       values (p_company_id, c.referral_id, c.payment_id, c.beneficiary_user_id, c.level, 'clawback',
