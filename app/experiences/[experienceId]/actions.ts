@@ -1,10 +1,8 @@
 "use server";
 
-import { revalidatePath } from "next/cache";
 import type { ActionState } from "@/app/_components/action-form";
 import { attempt } from "@/app/_components/attempt";
 import { setReferralCode } from "@/lib/codes";
-import { DomainError } from "@/lib/db";
 import { requestPayout } from "@/lib/payouts";
 import { redeemItem } from "@/lib/points";
 import { getProgram } from "@/lib/programs";
@@ -12,10 +10,7 @@ import { claimReferral, ClaimInput } from "@/lib/referrals";
 import { whop } from "@/lib/whop/client";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
 
-export interface ClaimState {
-  ok: boolean;
-  message: string | null;
-}
+export type ClaimState = ActionState;
 
 /** "Who invited you?" form: verifies the viewer, then claim_referral. */
 export async function claimAction(experienceId: string, _prev: ClaimState, form: FormData): Promise<ClaimState> {
@@ -23,14 +18,9 @@ export async function claimAction(experienceId: string, _prev: ClaimState, form:
   const input = ClaimInput.safeParse({ code: form.get("code") ?? "" });
   if (!input.success) return { ok: false, message: input.error.issues[0].message };
   const profile = await whop().users.retrieve(viewer.userId).catch(() => null);
-  try {
-    await claimReferral(viewer.companyId, viewer.userId, profile?.username ?? null, input.data.code);
-  } catch (err) {
-    if (err instanceof DomainError) return { ok: false, message: err.message };
-    throw err;
-  }
-  revalidatePath(`/experiences/${experienceId}`);
-  return { ok: true, message: "Thanks! Your referrer has been recorded." };
+  return attempt(`/experiences/${experienceId}`, "Thanks! Your referrer has been recorded.", () =>
+    claimReferral(viewer.companyId, viewer.userId, profile?.username ?? null, input.data.code),
+  );
 }
 
 /** "Request payout": the whole available balance; paid at once in automatic mode. */
