@@ -1,6 +1,7 @@
 /**
- * Commissions and earnings (SQL: get_user_referral_earnings; commissions are written by
- * apply_payment_succeeded). Statuses: pending (hold) → available → paid; on_hold,
+ * Commissions, their creator decisions and the member's wallet (SQL: list_commissions,
+ * decide_commission, release_commissions, get_member_wallet; commissions are written by
+ * apply_payment_succeeded and apply_refund). Statuses: pending (hold) → available → paid; on_hold,
  * reversed, cancelled (DESIGN.md "Canonical statuses"). Amounts are integer cents.
  */
 import { z } from "zod";

@@ -110,7 +110,7 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
     requests.push({ method, path: api, body });
     const wait = state.delay[`${method} ${api}`];
     if (wait) await new Promise((r) => setTimeout(r, wait));
-    const failure = state.fail[`${method} ${api.replace(/\/[^/]+$/, "")}`] ?? state.fail[`${method} ${api}`];
+    const failure = state.fail[`${method} ${api}`];
     if (failure) return answer(res, failure.status, { error: { message: failure.message } });
     if (req.headers.authorization !== undefined && !/^Bearer \S+/.test(req.headers.authorization)) {
       return answer(res, 401, { error: { message: "bad api key" } });

@@ -303,16 +303,16 @@ create function public.record_click(p_code text, p_visitor_hash text, p_user_age
   p_referrer_url text, p_country text, p_is_bot boolean) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
-  v_code public.referral_codes;
-  v_program public.programs;
+  v_code record;
   v_counted boolean;
   v_click_id uuid;
 begin
-  select c.* into v_code from public.referral_codes c
+  -- one lookup on the hot path: the code and where its program sends visitors
+  select c.id, c.company_id, c.code, p.plan_id, p.landing_url into v_code
+  from public.referral_codes c
   join public.programs p on p.company_id = c.company_id
   where lower(c.code) = lower(p_code) and c.is_active and p.is_active;
-  if v_code.id is null then return jsonb_build_object('found', false); end if;
-  select * into v_program from public.programs where company_id = v_code.company_id;
+  if not found then return jsonb_build_object('found', false); end if;
   -- serialise clicks of one visitor on one code so the hourly dedup holds under concurrency
   perform pg_advisory_xact_lock(hashtextextended(v_code.id::text || p_visitor_hash, 0));
   v_counted := not p_is_bot and not exists (
@@ -325,7 +325,7 @@ begin
   returning id into v_click_id;
   return jsonb_build_object('found', true, 'click_id', v_click_id, 'counted', v_counted,
     'company_id', v_code.company_id, 'code', v_code.code,
-    'plan_id', v_program.plan_id, 'landing_url', v_program.landing_url);
+    'plan_id', v_code.plan_id, 'landing_url', v_code.landing_url);
 end $$;
 
 -- ── Referrals ───────────────────────────────────────────────────────────────

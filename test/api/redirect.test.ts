@@ -50,7 +50,7 @@ async function checkoutRequestsFor(code: string) {
 
 const FAIL_KEY = "POST /checkout_configurations";
 afterEach(async () => {
-  // the stand-in merges `fail`; a null entry is never matched, which clears the failure
+  // a null entry removes the failure from the stand-in
   await whopState({ fail: { [FAIL_KEY]: null } } as unknown as Partial<SandboxState>);
 });
 

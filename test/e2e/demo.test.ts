@@ -44,7 +44,7 @@ describe("demo mode in the browser", () => {
   it("member copies the link, a purchase through it converts, and the pending commission shows", async () => {
     const page = await newPage();
     await page.goto(base);
-    await expect(page.getByText("Demo mode")).toBeTruthy();
+    await page.getByText("Demo mode", { exact: true }).waitFor();
     await page.getByRole("button", { name: "View as member Alex" }).click();
     await page.waitForURL("**/experiences/exp_referlydemo");
 
