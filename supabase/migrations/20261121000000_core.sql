@@ -217,7 +217,8 @@ begin
   return v;
 end $$;
 
--- Cache a Whop user's display fields (never used for identity).
+-- Cache a Whop user's display fields (never used for identity). Callers ensure the
+-- company's program first.
 create function public.upsert_user(p_company_id text, p_user_id text, p_username text, p_name text)
 returns void
 language plpgsql security definer set search_path = '' as $$
@@ -225,7 +226,6 @@ begin
   if p_user_id is null or p_user_id !~ '^user_' then
     raise exception 'user id must look like user_…' using errcode = 'RL400';
   end if;
-  perform public.ensure_program(p_company_id);
   insert into public.users (company_id, user_id, username, name)
   values (p_company_id, p_user_id, p_username, p_name)
   on conflict (company_id, user_id) do update
@@ -257,6 +257,7 @@ declare
   v_alphabet constant text := 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
   v_try integer := 0;
 begin
+  perform public.ensure_program(p_company_id);
   perform public.upsert_user(p_company_id, p_user_id, p_username, p_name);
   select code into v_code from public.referral_codes where company_id = p_company_id and user_id = p_user_id;
   if v_code is not null then return jsonb_build_object('code', v_code); end if;
@@ -356,6 +357,7 @@ declare
   v_program public.programs;
   v_ref public.referrals;
 begin
+  perform public.ensure_program(p_company_id);
   perform public.upsert_user(p_company_id, p_user_id, p_username, null);
   select * into v_program from public.programs where company_id = p_company_id;
   select * into v_code from public.referral_codes
@@ -438,6 +440,7 @@ declare
   v_ref public.referrals;
 begin
   if v_user_id is null then raise exception 'membership needs user.id' using errcode = 'RL400'; end if;
+  perform public.ensure_program(p_company_id);
   perform public.upsert_user(p_company_id, v_user_id, p_membership->'user'->>'username', p_membership->'user'->>'name');
   v_ref := public.attribute_referral(p_company_id, v_user_id, p_membership->'metadata');
   if v_ref.id is null then return 'no_attribution'; end if;
