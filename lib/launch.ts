@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import nextEnv from "@next/env";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { startEmbedded, type EmbeddedDb } from "./db/embedded";
+import { EmbeddedSetupError, startEmbedded, type EmbeddedDb } from "./db/embedded";
 import { migrate, runSqlFile } from "./db/migrate";
 import { DEMO_APP_ID } from "./env";
 import { demoSandboxState, generateUserTokenKeys } from "./whop/demo";
@@ -120,7 +120,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.met
   // read .env / .env.local the way Next will, so demo mode is decided on the same values
   nextEnv.loadEnvConfig(process.cwd(), mode === "dev");
   const port = Number(process.env.PORT ?? 3000);
-  const app = await launch({ mode, port });
+  const app = await launch({ mode, port }).catch((err: unknown) => {
+    if (!(err instanceof EmbeddedSetupError)) throw err;
+    console.error(`[referly] ${err.message}`); // a setup problem: one line, no stack trace
+    process.exit(1);
+  });
   console.log(`\n  Referly is running: ${app.url}${app.sandbox ? "  (demo mode: open it and pick who to view as)" : ""}\n`);
   const shutdown = async () => {
     await app.stop();

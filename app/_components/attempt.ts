@@ -13,6 +13,6 @@ export async function attempt(path: string, done: string, work: () => Promise<un
     if (err instanceof DomainError) return { ok: false, message: err.message };
     throw err;
   }
-  revalidatePath(path);
+  revalidatePath(path, "layout");
   return { ok: true, message: done };
 }

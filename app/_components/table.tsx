@@ -1,13 +1,18 @@
 import { Table } from "@whop/react/components";
 
-/** A Frosted UI table from column titles and rows of cells (each row keyed). */
+/**
+ * A Frosted UI table from column titles and rows of cells (each row keyed); `header`
+ * replaces the titles' rendering (e.g. sort links) while `columns` keeps their keys.
+ */
 export function SimpleTable({
   label,
   columns,
+  header,
   rows,
 }: {
   label: string;
   columns?: string[];
+  header?: React.ReactNode[];
   rows: { key: string; cells: React.ReactNode[] }[];
 }) {
   return (
@@ -16,8 +21,8 @@ export function SimpleTable({
         {columns && (
           <Table.Header>
             <Table.Row>
-              {columns.map((c) => (
-                <Table.ColumnHeaderCell key={c}>{c}</Table.ColumnHeaderCell>
+              {columns.map((c, i) => (
+                <Table.ColumnHeaderCell key={c}>{header?.[i] ?? c}</Table.ColumnHeaderCell>
               ))}
             </Table.Row>
           </Table.Header>

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { rpc } from "../db";
+import { Page, pageParams } from "../lists";
 
 export const CommissionStatus = z.enum(["pending", "available", "paid", "on_hold", "reversed", "cancelled"]);
 
@@ -25,21 +26,27 @@ export const CommissionRow = z.object({
   reason: z.string().nullable(),
   available_at: z.string(),
   created_at: z.string(),
+  paid_at: z.string().nullable(),
 });
 export type CommissionRow = z.infer<typeof CommissionRow>;
 
-/** The creator's commission filters (all optional); dates are YYYY-MM-DD. */
-export const CommissionFilter = z.object({
+/**
+ * The commissions list's query (all optional): status, level, kind, member (user id or
+ * username), from / to (YYYY-MM-DD, the program's time zone), sort created | amount.
+ */
+export const CommissionQuery = pageParams(["created", "amount"] as const).extend({
   status: CommissionStatus.optional(),
   level: z.coerce.number().int().min(1).max(5).optional(),
+  kind: z.enum(["commission", "clawback"]).optional(),
   member: z.string().trim().min(1).max(64).optional(),
   from: z.iso.date().optional(),
   to: z.iso.date().optional(),
 });
+export type CommissionQuery = z.infer<typeof CommissionQuery>;
 
-/** Commissions of a company, newest first, at most 500. */
-export function listCommissions(companyId: string, filter: z.infer<typeof CommissionFilter>): Promise<CommissionRow[]> {
-  return rpc("list_commissions", { p_company_id: companyId, p_filter: filter }, z.array(CommissionRow));
+/** One page (≤ 50) of a company's commissions, newest first by default. */
+export function listCommissions(companyId: string, query: CommissionQuery, limit?: number): Promise<Page<CommissionRow>> {
+  return rpc("list_commissions", { p_company_id: companyId, p_filter: { ...query, limit } }, Page(CommissionRow));
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { rpc } from "../db";
+import { repairAnalytics } from "../analytics";
 import { releaseCommissions } from "../commissions";
 import { runPayoutBatch } from "../payouts";
 import { expirePoints } from "../points";
@@ -17,6 +18,11 @@ export const JOBS = {
   "points-expiry": async () => ({ expired: await expirePoints() }),
   /** pending referrals past the attribution window */
   "referrals-expiry": async () => ({ expired: await rpc("expire_referrals", {}, z.number().int()) }),
+  /** recompute every company's rollups from the source rows; rebuild those that drifted */
+  "analytics-repair": async () => {
+    const r = await repairAnalytics();
+    return { checked: r.checked, repaired: r.repaired.length };
+  },
 } satisfies Record<string, () => Promise<Record<string, number>>>;
 
 export type JobName = keyof typeof JOBS;

@@ -10,6 +10,7 @@
 import { APIError } from "@whop/sdk";
 import { z } from "zod";
 import { rpc } from "../db";
+import { Page, pageParams } from "../lists";
 import { whop } from "../whop/client";
 
 export const PayoutStatus = z.enum(["requested", "processing", "completed", "failed", "cancelled"]);
@@ -110,4 +111,32 @@ export async function runPayoutBatch(): Promise<Record<string, number>> {
     counts[status] = (counts[status] ?? 0) + 1;
   }
   return counts;
+}
+
+export const PayoutRow = z.object({
+  id: z.uuid(),
+  user_id: z.string(),
+  member: z.string(),
+  amount_cents: z.number().int(),
+  currency: z.string(),
+  status: PayoutStatus,
+  error: z.string().nullable(),
+  reason: z.string().nullable(),
+  whop_transfer_id: z.string().nullable(),
+  attempts: z.number().int(),
+  requested_at: z.string(),
+  completed_at: z.string().nullable(),
+});
+export type PayoutRow = z.infer<typeof PayoutRow>;
+
+/** The payouts list's query: status, member (user id or username), sort requested | amount. */
+export const PayoutQuery = pageParams(["requested", "amount"] as const).extend({
+  status: PayoutStatus.optional(),
+  member: z.string().trim().min(1).max(64).optional(),
+});
+export type PayoutQuery = z.infer<typeof PayoutQuery>;
+
+/** One page (≤ 50) of a company's payouts, newest request first by default. */
+export function listPayouts(companyId: string, query: PayoutQuery, limit?: number): Promise<Page<PayoutRow>> {
+  return rpc("list_payouts", { p_company_id: companyId, p_filter: { ...query, limit } }, Page(PayoutRow));
 }

@@ -128,3 +128,15 @@ export function fulfilRedemption(companyId: string, redemptionId: string) {
 export function expirePoints(): Promise<number> {
   return rpc("expire_points", {}, z.number().int());
 }
+
+export const RewardsAdmin = z.object({
+  items: z.array(z.object({ id: z.uuid(), name: z.string(), cost_points: z.number().int(), grant_type: GrantType })),
+  /** custom rewards waiting for the creator, oldest first (≤ 50) */
+  redemptions: z.array(z.object({ id: z.uuid(), member: z.string(), item: z.string(), note: z.string().nullable(), created_at: z.string() })),
+});
+export type RewardsAdmin = z.infer<typeof RewardsAdmin>;
+
+/** The creator's Rewards section: active items and custom redemptions to fulfil. */
+export function getRewardsAdmin(companyId: string): Promise<RewardsAdmin> {
+  return rpc("get_rewards_admin", { p_company_id: companyId }, RewardsAdmin);
+}

@@ -37,6 +37,9 @@ export const Program = z.object({
   points_l2: z.number().int(),
   points_recurring_months: z.number().int(),
   points_expiry_days: z.number().int().nullable(),
+  /** IANA zone; the analytics' days are local days in it */
+  timezone: z.string(),
+  terms_confirmed_at: z.string().nullable(),
 });
 export type Program = z.infer<typeof Program>;
 
@@ -200,4 +203,9 @@ export async function saveSettings(
   }
   const program = await rpc("update_program_settings", { p_company_id: companyId, p_settings: parsed.data }, Program);
   return { ok: true, program };
+}
+
+/** The setup checklist's last step: the creator confirmed the commission and hold period. */
+export function confirmTerms(companyId: string): Promise<Program> {
+  return rpc("confirm_program_terms", { p_company_id: companyId }, Program);
 }

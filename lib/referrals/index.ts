@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { rpc } from "../db";
+import { Page, pageParams } from "../lists";
 
 export const ReferralStatus = z.enum(["pending", "converted", "expired", "cancelled"]);
 
@@ -18,23 +19,35 @@ export type Earnings = z.infer<typeof Earnings>;
 
 export const MemberView = z.object({
   code: z.string(),
-  funnel: z.object({ clicks: z.number().int(), signups: z.number().int(), conversions: z.number().int() }),
+  code_active: z.boolean(),
+  funnel: z.object({
+    clicks: z.number().int(),
+    signups: z.number().int(),
+    conversions: z.number().int(),
+    active_referrals: z.number().int(),
+  }),
   earnings: z.array(Earnings),
+  /** commissions earned this local month, net, program currency cents */
+  this_month_cents: z.number().int(),
+  /** the last 30 local days */
+  series: z.array(z.object({ bucket: z.string(), clicks: z.number().int(), conversions: z.number().int(), commissions_cents: z.number().int() })),
+  /** the latest 50 */
   referrals: z.array(
     z.object({
       referee: z.string(),
       status: ReferralStatus,
+      active: z.boolean(),
       source: z.enum(["link", "claim"]),
       created_at: z.string(),
       converted_at: z.string().nullable(),
     }),
   ),
   referred_by: z.object({ user_id: z.string(), username: z.string() }).nullable(),
-  program: z.object({ currency: z.string(), min_payout_cents: z.number().int() }),
+  program: z.object({ currency: z.string(), min_payout_cents: z.number().int(), timezone: z.string() }),
 });
 export type MemberView = z.infer<typeof MemberView>;
 
-/** Everything the member sees; makes their code on first visit. */
+/** Everything the member's Home shows, from counters (bounded); makes their code on first visit. */
 export function getMemberView(
   companyId: string,
   user: { id: string; username: string | null; name: string | null },
@@ -60,4 +73,32 @@ export async function claimReferral(companyId: string, userId: string, username:
     { p_company_id: companyId, p_user_id: userId, p_code: code, p_username: username },
     z.object({ id: z.uuid(), referrer_user_id: z.string(), status: ReferralStatus }),
   );
+}
+
+export const ReferralRow = z.object({
+  id: z.uuid(),
+  referrer: z.string(),
+  referrer_user_id: z.string(),
+  referee: z.string(),
+  referee_user_id: z.string(),
+  status: ReferralStatus,
+  /** converted and the referee's membership not deactivated */
+  active: z.boolean(),
+  source: z.enum(["link", "claim"]),
+  created_at: z.string(),
+  converted_at: z.string().nullable(),
+  signed_up_at: z.string().nullable(),
+});
+export type ReferralRow = z.infer<typeof ReferralRow>;
+
+/** The referrals list's query: status, member (referrer's user id or username), sort created | converted. */
+export const ReferralQuery = pageParams(["created", "converted"] as const).extend({
+  status: ReferralStatus.optional(),
+  member: z.string().trim().min(1).max(64).optional(),
+});
+export type ReferralQuery = z.infer<typeof ReferralQuery>;
+
+/** One page (≤ 50) of the company's referrals, newest first by default. */
+export function listReferrals(companyId: string, query: ReferralQuery, limit?: number): Promise<Page<ReferralRow>> {
+  return rpc("list_referrals", { p_company_id: companyId, p_filter: { ...query, limit } }, Page(ReferralRow));
 }

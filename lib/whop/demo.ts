@@ -31,10 +31,25 @@ export const DEMO_USERS: DemoUser[] = [
   { id: "user_demo_sam", username: "sam", name: "Sam Member", role: "member", blurb: "Has already referred Jordan, who paid" },
 ];
 
-/** What the demo Whop sandbox knows: one company, one experience, these users. */
+/** The demo company's ledger account (its Whop balance, where payouts come from). */
+export const DEMO_LEDGER_ACCOUNT_ID = "ldgr_referlydemo";
+
+/**
+ * What the demo Whop sandbox knows: one company (store route "referly-demo", three plans,
+ * a $1,250.00 balance), one experience, these users.
+ */
 export function demoSandboxState(appUrl: string): Partial<SandboxState> {
+  const product = { id: "prod_referlydemo", title: "Demo Community Membership" };
   return {
-    companies: { [DEMO_COMPANY_ID]: { title: "Referly Demo Community" } },
+    companies: { [DEMO_COMPANY_ID]: { title: "Referly Demo Community", route: "referly-demo" } },
+    plans: {
+      [DEMO_COMPANY_ID]: [
+        { id: DEMO_PLAN_ID, title: "Monthly", initial_price: 49.99, renewal_price: 49.99, currency: "usd", billing_period: 30, plan_type: "renewal", product },
+        { id: "plan_referlydemoyr", title: "Yearly", initial_price: 499, renewal_price: 499, currency: "usd", billing_period: 365, plan_type: "renewal", product },
+        { id: "plan_referlydemolt", title: "Lifetime", initial_price: 299, renewal_price: 0, currency: "usd", billing_period: null, plan_type: "one_time", product },
+      ],
+    },
+    ledgerAccounts: { [DEMO_COMPANY_ID]: { id: DEMO_LEDGER_ACCOUNT_ID, balances: [{ currency: "usd", balance: 1250, pending_balance: 149.97 }] } },
     experiences: { [DEMO_EXPERIENCE_ID]: { companyId: DEMO_COMPANY_ID, name: "Refer & earn" } },
     users: Object.fromEntries(DEMO_USERS.map((u) => [u.id, { username: u.username, name: u.name }])),
     access: {

@@ -2,12 +2,15 @@
  * A small local stand-in for the Whop API endpoints Referly calls, so the real
  * @whop/sdk can be pointed at it (WHOP_BASE_URL = `<url>/api/v1`). Demo mode runs one
  * (lib/launch.ts); tests run one and steer it over HTTP:
- *   POST /__sandbox/state     merge {companies, experiences, users, access, fail}
+ *   POST /__sandbox/state     merge {companies, experiences, users, access, plans,
+ *                             ledgerAccounts, fail, delay}
  *   GET  /__sandbox/requests  what the app sent (method, path, body)
  * Endpoints: GET /users/:id, GET /users/:id/access/:resource, GET /experiences/:id,
+ * GET /companies/:id, GET /plans?account_id= (cursor pages: `first` ≤ 100, `after`),
+ * GET /ledger_accounts/:id (a biz_ id or the account's ldgr_ id, as Whop accepts),
  * POST and GET /checkout_configurations, POST /transfers (one transfer per idempotence
- * key, as Whop does), POST /promo_codes. Answers have the SDK's shapes. `fail` and `delay`
- * make a route answer an error or answer late.
+ * key, as Whop does), POST /promo_codes. Answers have the SDK's shapes (amounts in decimal
+ * currency units). `fail` and `delay` make a route answer an error or answer late.
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -15,12 +18,33 @@ import type { AddressInfo } from "node:net";
 
 export type AccessLevel = "admin" | "customer" | "no_access";
 
+/** A company's plan as the stand-in keeps it; GET /plans fills in the rest of the SDK's PlanListResponse. */
+export interface SandboxPlan {
+  id: string;
+  title: string | null;
+  /** decimal currency units, as Whop sends them */
+  initial_price: number;
+  renewal_price: number;
+  /** lowercase ISO code, as Whop sends it ("usd") */
+  currency: string;
+  /** days between renewals; null for one-time plans */
+  billing_period: number | null;
+  plan_type: "renewal" | "one_time";
+  visibility?: "visible" | "hidden" | "archived" | "quick_link";
+  product?: { id: string; title: string } | null;
+}
+
 export interface SandboxState {
-  companies: Record<string, { title: string }>;
+  /** route = the store page slug (whop.com/<route>); defaults to the company id */
+  companies: Record<string, { title: string; route?: string }>;
   experiences: Record<string, { companyId: string; name: string }>;
   users: Record<string, { username: string; name: string | null }>;
   /** access[companyId][userId]; experiences inherit their company's */
   access: Record<string, Record<string, AccessLevel>>;
+  /** plans[companyId], newest first (Whop's default order) */
+  plans: Record<string, SandboxPlan[]>;
+  /** ledgerAccounts[companyId]: the company's ldgr_ account, balances in decimal units */
+  ledgerAccounts: Record<string, { id: string; balances: { currency: string; balance: number; pending_balance?: number }[] }>;
   /** access for users not listed (demo buyers) */
   defaultAccess: AccessLevel;
   /** "POST /checkout_configurations" → answer this status with this message */
@@ -54,6 +78,8 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
     experiences: {},
     users: {},
     access: {},
+    plans: {},
+    ledgerAccounts: {},
     defaultAccess: "no_access",
     fail: {},
     delay: {},
@@ -91,7 +117,7 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
 
     if (p === "/__sandbox/state" && method === "POST") {
       const patch = (body ?? {}) as Partial<SandboxState>;
-      for (const key of ["companies", "experiences", "users", "fail", "delay"] as const) {
+      for (const key of ["companies", "experiences", "users", "plans", "ledgerAccounts", "fail", "delay"] as const) {
         // a null value removes the entry (clears a failure or delay)
         for (const [k, v] of Object.entries(patch[key] ?? {})) {
           if (v === null) delete (state[key] as Record<string, unknown>)[k];
@@ -135,12 +161,108 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
         id,
         name: exp.name,
         app: { id: "app_referly", name: "Referly", icon: null },
-        company: { id: exp.companyId, title: company?.title ?? exp.companyId, route: exp.companyId },
+        company: { id: exp.companyId, title: company?.title ?? exp.companyId, route: company?.route ?? exp.companyId },
         created_at: now(),
         image: null,
         is_public: true,
         order: null,
         products: [],
+      });
+    }
+    if ((m = /^\/companies\/([^/]+)$/.exec(api)) && method === "GET") {
+      const id = decodeURIComponent(m[1]);
+      const c = state.companies[id];
+      if (!c) return answer(res, 404, { error: { message: "company not found" } });
+      return answer(res, 200, {
+        id,
+        affiliate_instructions: null,
+        created_at: now(),
+        description: null,
+        featured_affiliate_product: null,
+        logo: null,
+        member_count: 0,
+        metadata: null,
+        owner_user: { id: "user_sandboxowner", name: null, username: "owner" },
+        published_reviews_count: 0,
+        route: c.route ?? id,
+        send_customer_emails: true,
+        social_links: [],
+        target_audience: null,
+        title: c.title,
+        updated_at: now(),
+        verified: false,
+      });
+    }
+    if (api === "/plans" && method === "GET") {
+      const companyId = url.searchParams.get("account_id");
+      if (!companyId) return answer(res, 400, { error: { message: "account_id is required" } });
+      const c = state.companies[companyId];
+      if (!c) return answer(res, 404, { error: { message: "company not found" } });
+      const all = state.plans[companyId] ?? [];
+      // cursor = index of the next plan; `first` defaults to and caps at 100, as Whop's does
+      const start = Number(url.searchParams.get("after") ?? 0) || 0;
+      const first = Math.min(Math.max(Number(url.searchParams.get("first") ?? 100) || 100, 1), 100);
+      const page = all.slice(start, start + first);
+      const more = start + first < all.length;
+      return answer(res, 200, {
+        data: page.map((p) => ({
+          id: p.id,
+          account: { id: companyId, title: c.title, route: c.route ?? companyId },
+          adaptive_pricing_enabled: false,
+          billing_period: p.billing_period,
+          created_at: now(),
+          currency: p.currency,
+          description: null,
+          expiration_days: null,
+          initial_price: p.initial_price,
+          internal_notes: null,
+          invoice: null,
+          member_count: 0,
+          metadata: null,
+          payment_method_configuration: null,
+          plan_type: p.plan_type,
+          product: p.product ?? null,
+          purchase_url: `https://whop.com/checkout/${p.id}`,
+          release_method: "buy_now",
+          renewal_price: p.renewal_price,
+          split_pay_required_payments: null,
+          stock: null,
+          three_ds_level: null,
+          title: p.title,
+          trial_period_days: null,
+          unlimited_stock: true,
+          updated_at: now(),
+          visibility: p.visibility ?? "visible",
+        })),
+        page_info: {
+          start_cursor: page.length ? String(start) : null,
+          end_cursor: more ? String(start + first) : null,
+          has_next_page: more,
+          has_previous_page: start > 0,
+        },
+      });
+    }
+    if ((m = /^\/ledger_accounts\/([^/]+)$/.exec(api)) && method === "GET") {
+      const id = decodeURIComponent(m[1]);
+      // Whop accepts the owner's id (biz_/user_) or the ldgr_ id itself
+      const companyId = state.ledgerAccounts[id] ? id : Object.keys(state.ledgerAccounts).find((k) => state.ledgerAccounts[k].id === id);
+      if (!companyId) return answer(res, 404, { error: { message: "ledger account not found" } });
+      const account = state.ledgerAccounts[companyId];
+      const c = state.companies[companyId];
+      return answer(res, 200, {
+        id: account.id,
+        balances: account.balances.map((b) => ({
+          balance: b.balance,
+          currency: b.currency,
+          pending_balance: b.pending_balance ?? 0,
+          reserve_balance: 0,
+        })),
+        ledger_type: "primary",
+        owner: { id: companyId, route: c?.route ?? companyId, title: c?.title ?? companyId, typename: "Company" },
+        payments_approval_status: "approved",
+        payout_account_details: null,
+        transfer_fee: null,
+        treasury_balance: null,
       });
     }
     if (api === "/checkout_configurations" && method === "POST") {

@@ -5,6 +5,7 @@
  * 401 ("open this app inside Whop") and 403 pages.
  */
 import { headers } from "next/headers";
+import { cache } from "react";
 import { forbidden, unauthorized } from "next/navigation";
 import { whop } from "./client";
 
@@ -28,7 +29,7 @@ export async function viewerUserId(h?: Headers): Promise<string | null> {
  * (customer or admin). Calls unauthorized() (401) without a valid token and
  * forbidden() (403) without access.
  */
-export async function requireExperienceViewer(experienceId: string): Promise<Viewer> {
+export const requireExperienceViewer = cache(async (experienceId: string): Promise<Viewer> => {
   const userId = await viewerUserId();
   if (!userId) unauthorized();
   const [access, experience] = await Promise.all([
@@ -37,13 +38,16 @@ export async function requireExperienceViewer(experienceId: string): Promise<Vie
   ]);
   if (access.access_level === "no_access" || !access.has_access) forbidden();
   return { userId, companyId: experience.company.id, accessLevel: access.access_level, experienceId };
-}
+});
 
-/** The dashboard's viewer: admins of `companyId` only; 401 / 403 otherwise. */
-export async function requireCompanyAdmin(companyId: string): Promise<Viewer> {
+/**
+ * The dashboard's viewer: admins of `companyId` only; 401 / 403 otherwise. Memoised per
+ * request (the layout and the page both ask).
+ */
+export const requireCompanyAdmin = cache(async (companyId: string): Promise<Viewer> => {
   const userId = await viewerUserId();
   if (!userId) unauthorized();
   const access = await whop().users.checkAccess(companyId, { id: userId });
   if (access.access_level !== "admin") forbidden();
   return { userId, companyId, accessLevel: "admin" };
-}
+});

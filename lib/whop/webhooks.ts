@@ -51,6 +51,8 @@ const DisputeData = z.object({ id: z.string().min(1), amount: z.number().nonnega
 const dataSchemas: Record<string, z.ZodType> = {
   "payment.succeeded": PaymentData,
   "membership.activated": MembershipData,
+  // the referral stops counting as active (DESIGN.md "referral activity")
+  "membership.deactivated": MembershipData,
   "refund.created": RefundData,
   "refund.updated": RefundData,
   "dispute.created": DisputeData,

@@ -260,7 +260,34 @@ describe("GET /r/CODE without a checkout", () => {
     expect(res.headers.get("location")).toBeNull();
   });
 
-  it("no plan and no landing URL → 503 friendly page, no Location", async () => {
+  it("no plan and no landing URL → 302 to the company's Whop store page (its route from the Whop API); click counted", async () => {
+    const c = ids();
+    const route = `store-${uid()}`;
+    await whopState({ companies: { [c.company]: { title: "Acme", route } } } as Partial<SandboxState>);
+    const code = await codeFor(c.company, c.referrer);
+
+    const res = await visit(`/r/${code}`);
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe(`https://whop.com/${route}`);
+    expect(res.headers.get("set-cookie")).toMatch(/referly_ref=/);
+    const clicks = await clicksOf(code);
+    expect(clicks).toHaveLength(1);
+    expect(clicks[0].counted).toBe(true);
+  });
+
+  it("an inactive code → friendly 404, no click recorded, no Location", async () => {
+    const c = ids();
+    const code = await codeFor(c.company, c.referrer);
+    await rows(`select public.set_code_active($1, $2, false)`, [c.company, c.referrer]);
+
+    const res = await visit(`/r/${code}`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get("location")).toBeNull();
+    expect(await res.text()).toContain("doesn't exist");
+    expect(await clicksOf(code)).toHaveLength(0);
+  });
+
+  it("no plan, no landing URL and a company Whop doesn't know → 503 friendly page, no Location", async () => {
     const c = ids();
     const code = await codeFor(c.company, c.referrer);
 

@@ -6,7 +6,13 @@ import type { ActionState } from "@/app/_components/action-form";
 import { decideCommission } from "@/lib/commissions";
 import { cancelPayout, payPayout } from "@/lib/payouts";
 import { createPointsItem, fulfilRedemption, grantPoints, GrantForm, ItemForm } from "@/lib/points";
-import { getProgram, saveSettings, settingsFormValues } from "@/lib/programs";
+import { setTimezone } from "@/lib/analytics";
+import { setReferralCode } from "@/lib/codes";
+import { setCodeActive } from "@/lib/members";
+import { confirmTerms, getProgram, saveSettings, settingsFormValues } from "@/lib/programs";
+import { rpc } from "@/lib/db";
+import { z } from "zod";
+import { companyLedgerAccount, listCompanyPlans } from "@/lib/whop/gateway";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 
 export interface SettingsState {
@@ -24,7 +30,7 @@ export async function saveSettingsAction(companyId: string, _prev: SettingsState
   const values = Object.fromEntries(Object.keys(settingsFormValues(program)).map((f) => [f, field(form, f)]));
   const result = await saveSettings(companyId, program.currency, values);
   if (!result.ok) return { ok: false, message: "Please fix the highlighted fields.", errors: result.errors };
-  revalidatePath(`/dashboard/${companyId}`);
+  revalidatePath(`/dashboard/${companyId}`, "layout");
   return { ok: true, message: "Settings saved.", errors: {} };
 }
 
@@ -90,4 +96,54 @@ export async function grantPointsAction(companyId: string, _prev: ActionState, f
 export async function fulfilRedemptionAction(companyId: string, redemptionId: string, _prev: ActionState): Promise<ActionState> {
   await requireCompanyAdmin(companyId);
   return attempt(`/dashboard/${companyId}`, "Marked fulfilled.", () => fulfilRedemption(companyId, redemptionId));
+}
+
+/** Setup: the plan referral links sell, picked from the company's plans as Whop lists them (never a typed id). */
+export async function choosePlanAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const planId = field(form, "plan_id");
+  const plans = await listCompanyPlans(companyId);
+  const plan = plans.find((p) => p.id === planId);
+  if (!plan) return { ok: false, message: "Pick one of this company's plans." };
+  return attempt(`/dashboard/${companyId}`, `Links now sell ${plan.title}.`, () =>
+    rpc("update_program_settings", { p_company_id: companyId, p_settings: { plan_id: plan.id } }, z.unknown()),
+  );
+}
+
+/** Setup: pay out from the company's own Whop ledger account, as the Whop API gives it for this company. */
+export async function adoptLedgerAccountAction(companyId: string, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const account = await companyLedgerAccount(companyId);
+  if (!account) return { ok: false, message: "Whop didn't show this company's balance account to the app." };
+  return attempt(`/dashboard/${companyId}`, `Payouts will come from ${account.id}.`, () =>
+    rpc("update_program_settings", { p_company_id: companyId, p_settings: { ledger_account_id: account.id } }, z.unknown()),
+  );
+}
+
+/** Setup: the creator confirms the commission and hold period. */
+export async function confirmTermsAction(companyId: string, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  return attempt(`/dashboard/${companyId}`, "Confirmed.", () => confirmTerms(companyId));
+}
+
+/** The program's time zone (analytics days); an unknown zone is refused with a message. */
+export async function setTimezoneAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const tz = field(form, "timezone").trim();
+  return attempt(`/dashboard/${companyId}`, `Days now follow ${tz}.`, () => setTimezone(companyId, tz));
+}
+
+/** Switch a member's code off or on (members section). */
+export async function setCodeActiveAction(companyId: string, userId: string, active: boolean, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  return attempt(`/dashboard/${companyId}`, active ? "Code switched on." : "Code switched off: its link no longer counts.", () =>
+    setCodeActive(companyId, userId, active),
+  );
+}
+
+/** Change a member's code for them (same rules as the member's own vanity code). */
+export async function changeMemberCodeAction(companyId: string, userId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const code = field(form, "code").trim();
+  return attempt(`/dashboard/${companyId}`, `Code changed to ${code}.`, () => setReferralCode(companyId, userId, code));
 }

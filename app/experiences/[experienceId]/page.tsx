@@ -1,40 +1,32 @@
-import { Badge, Card, Heading, Text } from "@whop/react/components";
+import { Badge, Button, Card, Heading, Text } from "@whop/react/components";
+import Link from "next/link";
+import { ActionForm } from "@/app/_components/action-form";
+import { bucketLabel, day, statusColor } from "@/app/_components/format";
 import { Stat } from "@/app/_components/stat";
 import { SimpleTable } from "@/app/_components/table";
+import { TrendChart } from "@/app/_components/trend-chart";
 import { referralLink } from "@/lib/codes";
 import { env } from "@/lib/env";
 import { formatMoney } from "@/lib/money";
 import { getMemberView } from "@/lib/referrals";
-import { getMemberWallet } from "@/lib/commissions";
-import { ActionForm } from "@/app/_components/action-form";
-import { Button } from "@whop/react/components";
-import { redeemAction, requestPayoutAction, setCodeAction } from "./actions";
 import { whop } from "@/lib/whop/client";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
+import { setCodeAction } from "./actions";
 import { ClaimForm } from "./claim-form";
 import { CopyLink } from "./copy-link";
 
 export const dynamic = "force-dynamic";
 
-const statusColor = { pending: "amber", converted: "green", expired: "gray", cancelled: "red" } as const;
-
-/** Member view (Whop "App path"): link, funnel, earnings, referrals, "who invited you?". */
-export default async function MemberPage({ params }: { params: Promise<{ experienceId: string }> }) {
+/** Member Home: link (copy, share), code, funnel, what they earned this month, their last 30 days, referrals, "who invited you?". */
+export default async function MemberHome({ params }: { params: Promise<{ experienceId: string }> }) {
   const { experienceId } = await params;
   const viewer = await requireExperienceViewer(experienceId);
   const profile = await whop().users.retrieve(viewer.userId).catch(() => null);
-  const view = await getMemberView(viewer.companyId, {
-    id: viewer.userId,
-    username: profile?.username ?? null,
-    name: profile?.name ?? null,
-  });
-  const wallet = await getMemberWallet(viewer.companyId, viewer.userId);
+  const view = await getMemberView(viewer.companyId, { id: viewer.userId, username: profile?.username ?? null, name: profile?.name ?? null });
   const link = referralLink(view.code);
-  const cur = wallet.currency;
-  const day = (iso: string) => new Date(iso).toLocaleDateString("en-US", { dateStyle: "medium" });
-  const earnings = view.earnings.length
-    ? view.earnings
-    : [{ currency: view.program.currency, total_earnings: 0, pending_earnings: 0, paid_earnings: 0 }];
+  const cur = view.program.currency;
+  const earned = view.earnings.find((e) => e.currency === cur) ?? { total_earnings: 0, pending_earnings: 0, paid_earnings: 0 };
+  const points = view.series.map((s) => ({ ...s, label: bucketLabel(s.bucket) }));
 
   return (
     <>
@@ -42,14 +34,11 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
         <div className="stack">
           <Heading size="6">Invite friends, earn commission</Heading>
           <Text className="muted">Share your link. When someone joins and pays through it, you earn a commission.</Text>
-          <div className="row">
-            <span className="link-box" data-testid="referral-link">
-              {link}
-            </span>
-            <CopyLink link={link} />
-          </div>
+          <span className="link-box" data-testid="referral-link">{link}</span>
+          <CopyLink link={link} />
           <Text size="2" className="muted">
             Your code: <strong data-testid="referral-code">{view.code}</strong>
+            {!view.code_active && <> <Badge color="gray">switched off by the creator</Badge></>}
           </Text>
           <ActionForm action={setCodeAction.bind(null, experienceId)} label="Change your code" className="inline-form">
             <input name="code" placeholder="A code of your own" aria-label="New code" />
@@ -67,100 +56,29 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
         <Stat label="Clicks" value={view.funnel.clicks} testId="funnel-clicks" />
         <Stat label="Signups" value={view.funnel.signups} testId="funnel-signups" />
         <Stat label="Conversions" value={view.funnel.conversions} testId="funnel-conversions" />
+        <Stat label="Active referrals" value={view.funnel.active_referrals} testId="funnel-active" />
       </section>
 
       <section className="grid" aria-label="Earnings">
-        {earnings.map((e) => (
-          <Card key={e.currency}>
-            <div className="stack">
-              <Text weight="bold">Earnings ({e.currency})</Text>
-              <div className="row">
-                <MoneyStat label="Total earned" cents={e.total_earnings} currency={e.currency} testId="earnings-total" />
-                <MoneyStat label="Not yet paid" cents={e.pending_earnings} currency={e.currency} testId="earnings-pending" />
-                <MoneyStat label="Paid" cents={e.paid_earnings} currency={e.currency} testId="earnings-paid" />
-              </div>
-            </div>
-          </Card>
-        ))}
+        <Stat label="Earned this month" value={formatMoney(view.this_month_cents, cur)} testId="earned-month" />
+        <Stat label="Earned in total" value={formatMoney(earned.total_earnings, cur)} testId="earnings-total" />
+        <Stat label="Not yet paid" value={formatMoney(earned.pending_earnings, cur)} testId="earnings-pending" />
       </section>
-
-
-      <Card size="2">
-        <div className="stack">
-          <Heading size="4">Your balance ({cur})</Heading>
-          <div className="row">
-            <MoneyStat label="Pending" cents={wallet.balances.pending} currency={cur} testId="balance-pending" />
-            <MoneyStat label="Available" cents={wallet.balances.available} currency={cur} testId="balance-available" />
-            <MoneyStat label="Paid" cents={wallet.balances.paid} currency={cur} testId="balance-paid" />
-            <MoneyStat label="Reversed" cents={wallet.balances.reversed} currency={cur} testId="balance-reversed" />
-          </div>
-          {wallet.upcoming.length > 0 && (
-            <Text size="2" className="muted" data-testid="upcoming">
-              {wallet.upcoming.map((u) => `${formatMoney(u.amount_cents, cur)} on ${day(u.available_at)}`).join(" · ")}
-            </Text>
-          )}
-          <ActionForm action={requestPayoutAction.bind(null, experienceId)} label="Request payout">
-            <Button type="submit" disabled={!wallet.payout.can_request}>
-              Request payout of {formatMoney(Math.max(wallet.payout.available_cents, 0), cur)}
-            </Button>
-            {!wallet.payout.can_request && (
-              <Text size="2" className="muted" data-testid="payout-reason">
-                {wallet.payout.reason}
-                {wallet.payout.reason === "Below the minimum payout" && ` of ${formatMoney(wallet.payout.min_payout_cents, cur)}`}
-              </Text>
-            )}
-          </ActionForm>
-          {wallet.payouts.length > 0 && (
-            <SimpleTable
-              label="Payout history"
-              rows={wallet.payouts.map((o) => ({
-                key: o.id,
-                cells: [
-                  day(o.requested_at),
-                  formatMoney(o.amount_cents, o.currency),
-                  <Badge color={o.status === "completed" ? "green" : o.status === "failed" ? "red" : "amber"}>{o.status}</Badge>,
-                ],
-              }))}
-            />
-          )}
-        </div>
-      </Card>
+      <Text size="2">
+        <Link href={`/experiences/${experienceId}/earnings`}>Your balance, payouts and commissions →</Link>
+      </Text>
 
       <Card size="2">
-        <div className="stack">
-          <Heading size="4">
-            Points: <span data-testid="points-balance">{wallet.points.balance}</span>
-          </Heading>
-          {wallet.items.length > 0 && (
-            <div className="grid">
-              {wallet.items.map((i) => (
-                <Card key={i.id}>
-                  <ActionForm action={redeemAction.bind(null, experienceId, i.id)} label={`Redeem ${i.name}`} className="stack">
-                    <Text weight="bold">{i.name}</Text>
-                    <Text size="2" className="muted">{i.cost_points} points</Text>
-                    <Button size="1" type="submit" disabled={wallet.points.balance < i.cost_points}>Redeem</Button>
-                  </ActionForm>
-                </Card>
-              ))}
-            </div>
-          )}
-          {wallet.redemptions.length > 0 && (
-            <Text size="2">
-              Your rewards:{" "}
-              {wallet.redemptions
-                .map((r) => `${r.item} — ${r.status}${(r.result as { promo_code?: string } | null)?.promo_code ? ` (code ${(r.result as { promo_code: string }).promo_code})` : ""}`)
-                .join(" · ")}
-            </Text>
-          )}
-          {wallet.points.history.length > 0 && (
-            <Text size="2" className="muted" data-testid="points-history">
-              {wallet.points.history
-                .slice(0, 8)
-                .map((h) => `${h.points > 0 ? "+" : ""}${h.points} ${(h.type ?? "").toLowerCase().replace(/_/g, " ")}`)
-                .join(" · ")}
-            </Text>
-          )}
-        </div>
+        <Heading size="3">Your last 30 days</Heading>
+        <TrendChart
+          label="Your clicks and conversions over the last 30 days"
+          points={points}
+          height={200}
+          series={[
+            { key: "clicks", label: "Clicks", color: "#7c3aed" },
+            { key: "conversions", label: "Conversions", color: "#16a34a" },
+          ]}
+        />
       </Card>
 
       <Card size="2">
@@ -174,7 +92,11 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
               columns={["Member", "Status", "Joined"]}
               rows={view.referrals.map((r) => ({
                 key: `${r.referee}-${r.created_at}`,
-                cells: [r.referee, <Badge color={statusColor[r.status]}>{r.status}</Badge>, day(r.created_at)],
+                cells: [
+                  r.referee,
+                  <Badge key="s" color={statusColor[r.status] ?? "gray"}>{r.status === "converted" && !r.active ? "converted · inactive" : r.status}</Badge>,
+                  day(r.created_at),
+                ],
               }))}
             />
           )}
@@ -194,18 +116,5 @@ export default async function MemberPage({ params }: { params: Promise<{ experie
         </div>
       </Card>
     </>
-  );
-}
-
-function MoneyStat({ label, cents, currency, testId }: { label: string; cents: number; currency: string; testId: string }) {
-  return (
-    <div className="stat">
-      <Text size="2" className="muted">
-        {label}
-      </Text>
-      <span className="stat-value" data-testid={testId}>
-        {formatMoney(cents, currency)}
-      </span>
-    </div>
   );
 }

@@ -1,6 +1,6 @@
 import { NextResponse, type NextRequest } from "next/server";
 import { recordClick } from "@/lib/clicks";
-import { createReferralCheckout } from "@/lib/whop/gateway";
+import { companyStoreUrl, createReferralCheckout } from "@/lib/whop/gateway";
 
 /** Attribution cookie lifetime: the default 90-day attribution window. */
 const COOKIE_MAX_AGE = 90 * 24 * 3600;
@@ -8,8 +8,10 @@ const COOKIE_MAX_AGE = 90 * 24 * 3600;
 /**
  * The shared link (DESIGN.md flow 2): record the click, set a first-party cookie and
  * redirect to a Whop checkout for the program's plan carrying {referral_code, click_id},
- * or to the program's landing URL. The target only ever comes from Whop or the
- * creator's settings, never from the request: no open redirect.
+ * or to the program's landing URL, or — before any setup — to the company's Whop store
+ * page (its `route` from the Whop API). The target only ever comes from Whop or the
+ * creator's settings, never from the request: no open redirect. 503 only when none of
+ * them can be reached.
  */
 export async function GET(req: NextRequest, { params }: { params: Promise<{ code: string }> }) {
   const { code } = await params;
@@ -29,6 +31,13 @@ export async function GET(req: NextRequest, { params }: { params: Promise<{ code
     const url = new URL(click.landing_url);
     url.searchParams.set("ref", click.code);
     target = url.toString();
+  }
+  if (!target) {
+    try {
+      target = await companyStoreUrl(click.company_id);
+    } catch (err) {
+      console.error("store page lookup failed", err);
+    }
   }
   if (!target) return page(503, "Signups aren't open yet", "This community hasn't finished setting up its referral program. Try again later.");
 

@@ -1,0 +1,171 @@
+import { Badge, Button, Card, Heading, Text } from "@whop/react/components";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import { ActionForm } from "@/app/_components/action-form";
+import { day, statusColor } from "@/app/_components/format";
+import { Stat } from "@/app/_components/stat";
+import { SimpleTable } from "@/app/_components/table";
+import { listCommissions } from "@/lib/commissions";
+import { getMemberDetail } from "@/lib/members";
+import { basisPointsToPercent, formatMoney } from "@/lib/money";
+import { getProgram } from "@/lib/programs";
+import { requireCompanyAdmin } from "@/lib/whop/viewer";
+import { changeMemberCodeAction, grantPointsAction, setCodeActiveAction } from "../../actions";
+
+export const dynamic = "force-dynamic";
+
+/** One member: their figures, referrals, commissions, payouts and points; code and points actions. */
+export default async function MemberPage({ params }: { params: Promise<{ companyId: string; userId: string }> }) {
+  const { companyId, userId: raw } = await params;
+  await requireCompanyAdmin(companyId);
+  const userId = decodeURIComponent(raw);
+  const [detail, program, commissions] = await Promise.all([
+    getMemberDetail(companyId, userId),
+    getProgram(companyId),
+    listCommissions(companyId, { member: userId }, 20),
+  ]);
+  if (!detail) notFound();
+  const m = detail.member;
+  const money = (v: number) => formatMoney(v, program.currency);
+  const base = `/dashboard/${companyId}`;
+  return (
+    <>
+      <Text size="2">
+        <Link href={`${base}/members`}>← Members</Link>
+      </Text>
+      <Heading size="5" data-testid="member-name">{m.username}</Heading>
+      <Text size="2" className="muted">
+        Code <strong data-testid="member-code">{m.code ?? "—"}</strong>{" "}
+        {m.code && <Badge color={m.code_active ? "green" : "gray"} data-testid="member-code-status">{m.code_active ? "active" : "off"}</Badge>}
+        {detail.referred_by && <> · referred by <Link href={`${base}/members/${encodeURIComponent(detail.referred_by.user_id)}`}>{detail.referred_by.username}</Link></>}
+      </Text>
+      <section className="grid" aria-label="Member figures">
+        <Stat label="Clicks" value={m.clicks} testId="member-clicks" />
+        <Stat label="Signups" value={m.signups} testId="member-signups" />
+        <Stat label="Conversions" value={m.conversions} testId="member-conversions" />
+        <Stat label="Active referrals" value={m.active_referrals} testId="member-active" />
+        <Stat label="Revenue attributed" value={money(m.revenue_cents)} testId="member-revenue" />
+        <Stat label="Earned" value={money(m.earned_cents)} testId="member-earned" />
+        <Stat label="Paid" value={money(m.paid_cents)} testId="member-paid" />
+        <Stat label="Available" value={money(m.available_cents)} testId="member-available" />
+        <Stat label="Points" value={m.points} testId="member-points" />
+      </section>
+
+      <Card size="2">
+        <div className="stack">
+          <Heading size="3">Actions</Heading>
+          {m.code && (
+            <ActionForm action={setCodeActiveAction.bind(null, companyId, userId, !m.code_active)} label={m.code_active ? "Deactivate code" : "Reactivate code"}>
+              <Button size="1" type="submit" variant="soft" color={m.code_active ? "red" : "green"}>
+                {m.code_active ? "Deactivate code" : "Reactivate code"}
+              </Button>
+              <Text size="2" className="muted">{m.code_active ? "Its link will show a friendly page and record nothing." : "Its link works again."}</Text>
+            </ActionForm>
+          )}
+          {m.code && (
+            <ActionForm action={changeMemberCodeAction.bind(null, companyId, userId)} label="Change code" className="inline-form">
+              <input name="code" placeholder="New code" aria-label="New code" />
+              <Button size="1" type="submit" variant="soft">Change code</Button>
+            </ActionForm>
+          )}
+          <ActionForm action={grantPointsAction.bind(null, companyId)} label="Grant points" className="inline-form">
+            <input type="hidden" name="member" value={userId} />
+            <input name="points" placeholder="Points (negative deducts)" aria-label="Points" />
+            <input name="reason" placeholder="Reason" aria-label="Reason" />
+            <Button size="1" type="submit" variant="soft">Grant points</Button>
+          </ActionForm>
+        </div>
+      </Card>
+
+      <Card size="2">
+        <div className="stack">
+          <Heading size="3">Referrals (latest 20)</Heading>
+          {detail.referrals.length === 0 ? (
+            <Text className="muted">No referrals yet.</Text>
+          ) : (
+            <div className="table-scroll">
+              <SimpleTable
+                label="Member referrals"
+                columns={["Referee", "Status", "Joined", "Converted"]}
+                rows={detail.referrals.map((r) => ({
+                  key: r.id,
+                  cells: [
+                    r.referee,
+                    <Badge key="s" color={statusColor[r.status] ?? "gray"}>{r.status === "converted" && !r.active ? "converted · inactive" : r.status}</Badge>,
+                    day(r.created_at),
+                    r.converted_at ? day(r.converted_at) : "—",
+                  ],
+                }))}
+              />
+            </div>
+          )}
+          <Link href={`${base}/referrals?member=${encodeURIComponent(userId)}`}>All their referrals →</Link>
+        </div>
+      </Card>
+
+      <Card size="2">
+        <div className="stack">
+          <Heading size="3">Commissions (latest 20)</Heading>
+          {commissions.rows.length === 0 ? (
+            <Text className="muted">No commissions yet.</Text>
+          ) : (
+            <div className="table-scroll">
+              <SimpleTable
+                label="Member commissions"
+                columns={["Date", "Level", "Rate", "Amount", "Status"]}
+                rows={commissions.rows.map((c) => ({
+                  key: c.id,
+                  cells: [
+                    day(c.created_at),
+                    c.kind === "clawback" ? "clawback" : c.level,
+                    c.rate_bp ? `${basisPointsToPercent(c.rate_bp)}%` : "flat",
+                    formatMoney(c.amount_cents - c.reversed_cents, c.currency),
+                    <Badge key="s" color={statusColor[c.status] ?? "gray"}>{c.status}</Badge>,
+                  ],
+                }))}
+              />
+            </div>
+          )}
+          <Link href={`${base}/commissions?member=${encodeURIComponent(userId)}`}>All their commissions →</Link>
+        </div>
+      </Card>
+
+      <div className="two-col">
+        <Card size="2">
+          <div className="stack">
+            <Heading size="3">Payouts</Heading>
+            {detail.payouts.length === 0 ? (
+              <Text className="muted">No payouts yet.</Text>
+            ) : (
+              <SimpleTable
+                label="Member payouts"
+                columns={["Requested", "Amount", "Status"]}
+                rows={detail.payouts.map((o) => ({
+                  key: o.id,
+                  cells: [day(o.requested_at), formatMoney(o.amount_cents, o.currency), <Badge key="s" color={statusColor[o.status] ?? "gray"}>{o.status}</Badge>],
+                }))}
+              />
+            )}
+          </div>
+        </Card>
+        <Card size="2">
+          <div className="stack">
+            <Heading size="3">Points history</Heading>
+            {detail.points.length === 0 ? (
+              <Text className="muted">No points yet.</Text>
+            ) : (
+              <SimpleTable
+                label="Member points"
+                columns={["Date", "Points", "Why"]}
+                rows={detail.points.map((h, i) => ({
+                  key: `${h.created_at}-${i}`,
+                  cells: [day(h.created_at), `${h.points > 0 ? "+" : ""}${h.points}`, h.memo ?? (h.type ?? "").toLowerCase().replace(/_/g, " ")],
+                }))}
+              />
+            )}
+          </div>
+        </Card>
+      </div>
+    </>
+  );
+}
