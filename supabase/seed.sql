@@ -3,6 +3,8 @@
 -- functions as production, so the ledger is consistent by construction.
 select public.update_program_settings('biz_referlydemo',
   '{"name": "Referly Demo Community", "plan_id": "plan_referlydemo", "ledger_account_id": "ldgr_referlydemo"}');
+-- the creator has been through the setup checklist (plan, ledger account, terms)
+select public.confirm_program_terms('biz_referlydemo');
 select public.get_or_create_code('biz_referlydemo', 'user_demo_casey', 'casey', 'Casey Creator');
 select public.get_or_create_code('biz_referlydemo', 'user_demo_alex', 'alex', 'Alex Member');
 select public.get_or_create_code('biz_referlydemo', 'user_demo_sam', 'sam', 'Sam Member');

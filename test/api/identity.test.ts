@@ -6,7 +6,7 @@
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { generateUserTokenKeys } from "../../lib/whop/demo";
-import { apiDb as db, deliver, ids, page, paymentEvent, testId, userToken, whopCompany } from "../helpers";
+import { apiCodeFor, apiDb as db, deliver, ids, page, paymentEvent, testId, userToken, whopCompany } from "../helpers";
 
 /**
  * Which access fallback (app/unauthorized.tsx 401, app/forbidden.tsx 403) the server's
@@ -129,9 +129,10 @@ describe("member view /experiences/[experienceId]: identity", () => {
     expect(testId(r.html, "funnel-clicks")).toBe("0");
     expect(testId(r.html, "funnel-signups")).toBe("0");
     expect(testId(r.html, "funnel-conversions")).toBe("0");
+    expect(testId(r.html, "funnel-active")).toBe("0");
+    expect(testId(r.html, "earned-month")).toBe("$0.00");
     expect(testId(r.html, "earnings-total")).toBe("$0.00");
     expect(testId(r.html, "earnings-pending")).toBe("$0.00");
-    expect(testId(r.html, "earnings-paid")).toBe("$0.00");
 
     // a second visit shows the same code (one per member per company)
     const again = await page(`/experiences/${c.experience}`, await userToken(c.referrer));
@@ -172,18 +173,39 @@ describe("creator dashboard /dashboard/[companyId]: admins only", () => {
     expectUnauthorized(r);
   });
 
+  it("every section: 401 without a token, 403 for a customer and another company's admin, 200 for the admin", async () => {
+    const a = ids();
+    const b = ids();
+    await whopCompany(a.company, a.experience, { [a.referrer]: "customer", [a.other]: "admin" });
+    await whopCompany(b.company, b.experience, { [b.other]: "admin" });
+    await apiCodeFor(a.company, a.referrer, "member_a");
+    for (const section of ["", "/members", `/members/${a.referrer}`, "/referrals", "/commissions", "/payouts", "/rewards", "/settings"]) {
+      const path = `/dashboard/${a.company}${section}`;
+      expectUnauthorized(await page(path));
+      expectForbidden(await page(path, await userToken(a.referrer)));
+      expectForbidden(await page(path, await userToken(b.other)));
+      expect((await page(path, await userToken(a.other))).status, path).toBe(200);
+    }
+    // a member of company A is not a member page in company B's dashboard
+    expect((await page(`/dashboard/${b.company}/members/${a.referrer}`, await userToken(b.other))).status).toBe(404);
+  });
+
   it("the admin → 200 with the totals at zero and the settings form with the defaults", async () => {
     const c = ids();
     await whopCompany(c.company, c.experience, { [c.other]: "admin" });
     const r = await page(`/dashboard/${c.company}`, await userToken(c.other));
     expect(r.status).toBe(200);
     expect(fallback(r.html)).toBeNull();
-    expect(testId(r.html, "total-clicks")).toBe("0");
-    expect(testId(r.html, "total-conversions")).toBe("0");
-    expect(testId(r.html, "total-revenue")).toBe("$0.00");
-    expect(testId(r.html, "total-owed")).toBe("$0.00");
-    expect(r.html).toContain('aria-label="Program settings"');
-    const input = (name: string) => new RegExp(`<input[^>]*name="${name}"[^>]*value="([^"]*)"`).exec(r.html)?.[1];
+    expect(testId(r.html, "kpi-clicks")).toBe("0");
+    expect(testId(r.html, "kpi-conversions")).toBe("0");
+    expect(testId(r.html, "kpi-revenue")).toBe("$0.00");
+    expect(testId(r.html, "kpi-owed")).toBe("$0.00");
+    // a new company opens on the setup checklist
+    expect(r.html).toContain('aria-label="Setup checklist"');
+    const settings = await page(`/dashboard/${c.company}/settings`, await userToken(c.other));
+    expect(settings.status).toBe(200);
+    expect(settings.html).toContain('aria-label="Program settings"');
+    const input = (name: string) => new RegExp(`<input[^>]*name="${name}"[^>]*value="([^"]*)"`).exec(settings.html)?.[1];
     expect(input("commission_percent")).toBe("20");
     expect(input("hold_days")).toBe("14");
     expect(input("min_payout")).toBe("10.00");
@@ -209,15 +231,17 @@ describe("pages after a converted referral", () => {
     expect(member.status).toBe(200);
     expect(testId(member.html, "funnel-signups")).toBe("1");
     expect(testId(member.html, "funnel-conversions")).toBe("1");
+    expect(testId(member.html, "funnel-active")).toBe("1");
+    expect(testId(member.html, "earned-month")).toBe("$10.00");
     expect(testId(member.html, "earnings-total")).toBe("$10.00");
     expect(testId(member.html, "earnings-pending")).toBe("$10.00");
-    expect(testId(member.html, "earnings-paid")).toBe("$0.00");
 
     const dash = await page(`/dashboard/${c.company}`, await userToken(c.other));
     expect(dash.status).toBe(200);
-    expect(testId(dash.html, "total-conversions")).toBe("1");
-    expect(testId(dash.html, "total-revenue")).toBe("$49.99");
-    expect(testId(dash.html, "total-owed")).toBe("$10.00");
+    expect(testId(dash.html, "kpi-conversions")).toBe("1");
+    expect(testId(dash.html, "kpi-revenue")).toBe("$49.99");
+    expect(testId(dash.html, "kpi-earned")).toBe("$10.00");
+    expect(testId(dash.html, "kpi-owed")).toBe("$10.00");
 
     // the buyer's own view credits nobody else: they see their referrer, and no earnings
     await whopCompany(c.company, c.experience, { [c.referee]: "customer" });

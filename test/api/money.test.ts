@@ -44,11 +44,14 @@ async function cron(job: string, authorization: string | null = `Bearer ${CRON_S
   return { status: res.status, json: (await res.json().catch(() => null)) as Record<string, any> | null };
 }
 
-/** The member view of `user` in this test's experience, asserted 200. */
+/** The member's Earnings and Rewards sections in this test's experience (both asserted 200), as one HTML text. */
 async function memberView(c: Ids, user: string): Promise<string> {
-  const r = await page(`/experiences/${c.experience}`, await userToken(user));
-  expect(r.status).toBe(200);
-  return r.html;
+  const token = await userToken(user);
+  const earnings = await page(`/experiences/${c.experience}/earnings`, token);
+  const rewards = await page(`/experiences/${c.experience}/rewards`, token);
+  expect(earnings.status).toBe(200);
+  expect(rewards.status).toBe(200);
+  return earnings.html + rewards.html;
 }
 
 /** POST /transfers requests the app sent to the stand-in for this idempotence key. */
@@ -872,7 +875,7 @@ describe("member view: the wallet", () => {
     expect(testId(html, "balance-reversed")).toBe("$0.00");
     expect(testId(html, "points-balance")).toBe("500");
     expect(testId(html, "payout-reason")).toBe("Below the minimum payout of $10.00");
-    expect(testId(html, "upcoming")).toMatch(/^\$10\.00 on /);
+    expect(testId(html, "upcoming")).toMatch(/^Becomes available: \$10\.00 on /);
 
     // the buyer has the welcome bonus and no money
     const buyer = await memberView(c, c.referee);

@@ -407,6 +407,57 @@ describe("POST /api/webhooks/whop: attribution", () => {
     expect(commissions[0]).toMatchObject({ referral_id: ref.id, beneficiary_user_id: c.referrer, amount_cents: "1000" });
   });
 
+  it("membership.deactivated ends an active referral (it stays converted); a later membership.activated makes it active again; renewals still pay", async () => {
+    const c = ids();
+    const code = await codeFor(c.company, c.referrer);
+    const user = { id: c.referee, username: "bob", name: null };
+    const membership = (type: "membership.activated" | "membership.deactivated") => {
+      const e = membershipActivatedEvent({ eventId: uid("evt_"), membershipId: "mem_x", companyId: c.company, user, planId: "plan_test", metadata: null });
+      return { ...e, type };
+    };
+    expect((await deliver(payment(c, { metadata: { referral_code: code } }))).json).toMatchObject({ outcome: "commission_created" });
+    const active = async () =>
+      (await rows(`select active_referrals from public.referral_stats where company_id = $1 and user_id = $2`, [c.company, c.referrer]))[0]
+        .active_referrals;
+    expect(await active()).toBe("1");
+
+    const off = await deliver(membership("membership.deactivated"));
+    expect(off).toMatchObject({ status: 200, json: { ok: true, duplicate: false, outcome: "referral_deactivated" } });
+    const [ref] = await rows(`select status, deactivated_at from public.referrals where company_id = $1 and referee_user_id = $2`, [c.company, c.referee]);
+    expect(ref.status).toBe("converted");
+    expect(ref.deactivated_at).not.toBeNull();
+    expect(await active()).toBe("0");
+    // a second deactivation changes nothing
+    expect((await deliver(membership("membership.deactivated"))).json).toMatchObject({ outcome: "no_active_referral" });
+
+    // a renewal while inactive still earns: commissions follow payments
+    expect((await deliver(payment(c))).json).toMatchObject({ outcome: "commission_created" });
+
+    expect((await deliver(membership("membership.activated"))).json).toMatchObject({ outcome: "referral_reactivated" });
+    expect(await active()).toBe("1");
+    const check = (await rows(`select public.check_analytics($1) as v`, [c.company]))[0].v;
+    expect(check).toEqual({ ok: true, differences: [] });
+  });
+
+  it("a signup through a link marks its click converted (seed 000), before any payment", async () => {
+    const c = ids();
+    const code = await codeFor(c.company, c.referrer);
+    const [click] = await rows(`select public.record_click($1, 'visitor-signup', 'Mozilla/5.0', null, 'US', false)->>'click_id' as id`, [code]);
+    const signup = membershipActivatedEvent({
+      eventId: uid("evt_"),
+      membershipId: uid("mem_"),
+      companyId: c.company,
+      user: { id: c.referee, username: "bob", name: null },
+      planId: "plan_test",
+      metadata: { referral_code: code, click_id: click.id },
+    });
+    expect((await deliver(signup)).json).toMatchObject({ outcome: "signup_counted" });
+    const [k] = await rows(`select converted from public.referral_clicks where id = $1`, [click.id]);
+    expect(k.converted).toBe(true);
+    const [stats] = await rows(`select clicks, signups, conversions from public.referral_stats where company_id = $1 and user_id = $2`, [c.company, c.referrer]);
+    expect(stats).toEqual({ clicks: "1", signups: "1", conversions: "0" });
+  });
+
   it("metadata.click_id alone (from the checkout /r/CODE created) attributes the payment", async () => {
     const c = ids();
     const code = await codeFor(c.company, c.referrer);
