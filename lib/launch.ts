@@ -16,6 +16,7 @@ import { EmbeddedSetupError, startEmbedded, type EmbeddedDb } from "./db/embedde
 import { migrate, runSqlFile } from "./db/migrate";
 import { DEMO_APP_ID } from "./env";
 import { demoSandboxState, generateUserTokenKeys } from "./whop/demo";
+import { seedDemoHistory } from "./whop/demo-history";
 import { startWhopSandbox, type Sandbox } from "./whop/sandbox";
 
 export interface LaunchOptions {
@@ -68,7 +69,12 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
       DEMO_USER_TOKEN_PRIVATE_KEY: keys.privateJwk,
       WHOP_WEBHOOK_SECRET: env.WHOP_WEBHOOK_SECRET ?? `ws_demo_${randomBytes(16).toString("hex")}`,
     });
-    if (env.DATABASE_URL) await runSqlFile(env.DATABASE_URL, path.join(process.cwd(), "supabase", "seed.sql"));
+    if (env.DATABASE_URL) {
+      await runSqlFile(env.DATABASE_URL, path.join(process.cwd(), "supabase", "seed.sql"));
+      const history = await seedDemoHistory(env.DATABASE_URL);
+      if (history.seeded) log("demo history seeded (six months)");
+      else if (history.reason !== "already seeded") log(`demo history skipped: ${history.reason}`);
+    }
     log(`demo mode: Whop sandbox at ${sandbox.url}, demo data seeded`);
   }
 

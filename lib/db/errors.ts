@@ -24,7 +24,8 @@ export function toDomainError(err: unknown): unknown {
   const message = typeof e?.message === "string" ? e.message : "invalid input";
   const ours = /^RL(4\d\d)$/.exec(code);
   if (ours) return new DomainError(Number(ours[1]), message);
-  // check_violation, invalid_text_representation, numeric out of range, not null
-  if (["23514", "22P02", "22003", "23502"].includes(code)) return new DomainError(400, message);
+  // check_violation, invalid_text_representation, numeric out of range, not null,
+  // invalid datetime format / field (e.g. a tampered list cursor)
+  if (["23514", "22P02", "22003", "23502", "22007", "22008"].includes(code)) return new DomainError(400, message);
   return err;
 }

@@ -24,7 +24,9 @@
  *     (clawbacks included), and ≤ Σ (amount − reversed) of their non-cancelled commissions;
  *  5. get_user_referral_earnings = the same sums over the commission rows;
  *  6. Σ money ledger (commission, reversal, clawback, cancellation, payout) of a member =
- *     Σ (amount − reversed) of their pending / available / on_hold commissions (owed, unpaid).
+ *     Σ (amount − reversed) of their pending / available / on_hold commissions (owed, unpaid);
+ *  7. check_analytics(company) is ok: every rollup (referral_stats, member_money, daily_stats,
+ *     member_daily, daily_sources) equals its recomputation from the source rows.
  *
  * Replay a failure with FC_SEED=<seed> FC_PATH=<path> (printed by fast-check; FC_NO_SHRINK=1 to
  * skip shrinking); FC_RUNS=<n> changes the number of runs; FC_TRACE=1 prints every run's steps.
@@ -537,7 +539,7 @@ class Scenario {
     const { company, members, cfg } = this;
     const q = async <T = Record<string, unknown>>(text: string, params: unknown[]) =>
       (await sql.query(text, params)).rows as T[];
-    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings] = await Promise.all([
+    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings, analytics] = await Promise.all([
       // 1
       q<{ user_id: string; balance: string; ledger: string }>(
         `select user_id, coalesce(b.balance, 0)::text as balance, coalesce(t.s, 0)::text as ledger
@@ -609,6 +611,8 @@ class Scenario {
         [company],
       ),
       Promise.all(members.map((u) => call("get_user_referral_earnings", { p_company_id: company, p_user_id: u }))),
+      // 7
+      call("check_analytics", { p_company_id: company }),
     ]);
 
     const fail = (invariant: string, detail: unknown) => {
@@ -653,6 +657,8 @@ class Scenario {
         fail("5 (get_user_referral_earnings = the commission rows)", { member: this.name(u), got, want });
       }
     });
+    // 7. the analytics rollups = the source rows
+    if (analytics.ok !== true) fail("7 (check_analytics: rollups = source rows)", analytics.differences);
   }
 }
 

@@ -250,7 +250,7 @@ describe("record_click", () => {
       p_username: "clicker",
       p_name: null,
     });
-    expect(view.funnel).toEqual({ clicks: 2, signups: 0, conversions: 0 });
+    expect(view.funnel).toEqual({ clicks: 2, signups: 0, conversions: 0, active_referrals: 0 });
   });
 
   it("a repeat click more than an hour later counts again", async () => {
@@ -589,16 +589,16 @@ describe("membership.activated and the member funnel", () => {
       call("get_member_view", { p_company_id: t.company, p_user_id: t.referrer, p_username: "alice", p_name: null });
     const v1 = await view();
     expect(v1.code).toBe(code);
-    expect(v1.funnel).toEqual({ clicks: 0, signups: 1, conversions: 0 });
+    expect(v1.funnel).toEqual({ clicks: 0, signups: 1, conversions: 0, active_referrals: 0 });
     expect(v1.earnings).toEqual([]);
     expect(v1.referrals).toMatchObject([{ referee: "bobby", status: "pending", source: "link", converted_at: null }]);
 
     await pay(t.company, payment({ user: t.referee, total: 49.99 }));
     const v2 = await view();
-    expect(v2.funnel).toEqual({ clicks: 0, signups: 1, conversions: 1 });
+    expect(v2.funnel).toEqual({ clicks: 0, signups: 1, conversions: 1, active_referrals: 1 });
     expect(v2.earnings).toEqual([{ currency: "USD", total_earnings: 1000, pending_earnings: 1000, paid_earnings: 0 }]);
     expect(v2.referrals).toMatchObject([{ status: "converted" }]);
-    expect(v2.program).toEqual({ currency: "USD", min_payout_cents: 1000 });
+    expect(v2.program).toEqual({ currency: "USD", min_payout_cents: 1000, timezone: "UTC" });
   });
 });
 

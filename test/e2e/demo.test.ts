@@ -1,241 +1,1226 @@
 /**
- * The whole loop in a real browser (Debian's chromium driven by playwright-core) against
- * the app in demo mode: pick an identity, copy the referral link, follow it, simulate a
- * purchase (a signed webhook to the app's own endpoint), see the conversion and the
- * pending earnings; the "who invited you?" form; the creator's settings form.
+ * The app in a real browser (Debian's chromium driven by playwright-core) against the
+ * app launched in demo mode by test/global-setup.ts, at desktop width (1100 px) and on a
+ * phone (375 px, where no page may scroll sideways). On every page visited, nothing one can
+ * use and no table cell may be cut off by a box that clips (checkLayout).
+ *
+ *  - The creator walks the dashboard: Overview (every range, KPIs, charts, rankings,
+ *    sources, countries), the setup checklist on Settings, the time zone and program
+ *    settings, Members (sort, search, a member's page and its actions), Referrals,
+ *    Commissions (filters, approve, cancel), Payouts (cancel, approve & pay), Rewards
+ *    (grant points, fulfil a custom reward) and the members CSV export.
+ *  - The member walks Home, Earnings and Rewards; copies their link, a purchase through it
+ *    converts; "who invited you?"; a vanity code; a points redemption.
+ *
+ * Figures are never hardcoded from the seed: each expectation is read from the demo
+ * database with the same SQL functions the pages read through (get_overview,
+ * list_members, get_member_detail, get_member_view, get_member_wallet, list_commissions,
+ * list_payouts, list_referrals, get_rewards_admin) and compared to the cent, and actions
+ * are checked by their deltas (+1 conversion, +$10.00, …). Tests that need money or points
+ * make them first (a purchase through the demo checkout, a grant), so they do not depend
+ * on each other's order (and leave the program as they found it). Identities are the
+ * demo's (lib/whop/demo.ts DEMO_USERS) through the cookie the landing page's "view as"
+ * sets. Screenshots of every section at both widths go to test-results/.
  */
-import { mkdirSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import pg from "pg";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { DEMO_COMPANY_ID, DEMO_COOKIE, DEMO_EXPERIENCE_ID, DEMO_LEDGER_ACCOUNT_ID, DEMO_USERS, demoSandboxState } from "../../lib/whop/demo";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-let browser: Browser;
 const base = inject("demoUrl");
+const COMPANY = DEMO_COMPANY_ID;
+const DASH = `${base}/dashboard/${COMPANY}`;
+const HOME = `${base}/experiences/${DEMO_EXPERIENCE_ID}`;
+const WIDTHS = [1100, 375] as const;
+const PHONE = 375;
+
+const user = (username: string) => {
+  const u = DEMO_USERS.find((d) => d.username === username);
+  if (!u) throw new Error(`no demo user ${username}`);
+  return u;
+};
+const CASEY = user("casey");
+const ALEX = user("alex");
+const SAM = user("sam");
+
+let browser: Browser;
+let db: pg.Pool;
 
 beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
   });
+  db = new pg.Pool({ connectionString: inject("demoDbUrl"), max: 4 });
   mkdirSync("test-results", { recursive: true });
 });
 afterAll(async () => {
   await browser?.close();
+  await db?.end();
 });
 
-async function newPage(): Promise<Page> {
-  // headless Chromium announces itself as HeadlessChrome, which isbot rightly calls a bot
-  // (such clicks are stored but not counted); browse as a person's Chrome would
+// ── The database: what the pages must show ──────────────────────────────────
+
+async function sql<T = any>(text: string, params: unknown[] = []): Promise<T[]> {
+  return (await db.query(text, params)).rows as T[];
+}
+/** The jsonb result of `public.<name>(args…)`. */
+async function fn(name: string, ...args: unknown[]): Promise<any> {
+  const [row] = await sql(`select public.${name}(${args.map((_, i) => `$${i + 1}`).join(", ")}) as r`, args);
+  return row.r;
+}
+const program = async () => (await sql(`select * from public.programs where company_id = $1`, [COMPANY]))[0];
+const wallet = (userId: string) => fn("get_member_wallet", COMPANY, userId);
+const memberView = (userId: string) => fn("get_member_view", COMPANY, userId, null, null);
+const memberDetail = (userId: string) => fn("get_member_detail", COMPANY, userId);
+const listMembers = (filter: object) => fn("list_members", COMPANY, JSON.stringify(filter));
+const listCommissions = (filter: object) => fn("list_commissions", COMPANY, JSON.stringify(filter));
+const listPayouts = (filter: object) => fn("list_payouts", COMPANY, JSON.stringify(filter));
+const listReferrals = (filter: object) => fn("list_referrals", COMPANY, JSON.stringify(filter));
+const codeOf = async (userId: string): Promise<string> =>
+  (await sql(`select code from public.referral_codes where company_id = $1 and user_id = $2`, [COMPANY, userId]))[0].code;
+const countedClicks = async (code: string): Promise<number> =>
+  Number(
+    (await sql(`select count(*) as n from public.referral_clicks k join public.referral_codes c on c.id = k.code_id where c.company_id = $1 and c.code = $2`, [COMPANY, code]))[0].n,
+  );
+
+// ── How the pages write figures (en-US, program currency USD) ───────────────
+
+/** Cents as US dollars, written independently of the app: 123456 → "$1,234.56", -5 → "-$0.05". */
+function money(cents: number): string {
+  const abs = Math.abs(cents);
+  const dollars = String(Math.floor(abs / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${cents < 0 ? "-" : ""}$${dollars}.${String(abs % 100).padStart(2, "0")}`;
+}
+/** "Nov 22, 2026" for a timestamp (UTC, as the pages show dates). */
+const day = (iso: string) => new Date(iso).toLocaleDateString("en-US", { dateStyle: "medium", timeZone: "UTC" });
+/** Basis points as the pages' percent: 2000 → "20%", 1250 → "12.5%". */
+const percent = (bp: number) => `${bp / 100}%`;
+/** A KPI's "vs previous" line. */
+function change(current: number, previous: number): string {
+  if (previous === 0) return "—";
+  const d = Math.round(((current - previous) / Math.abs(previous)) * 1000) / 10;
+  return `${d >= 0 ? "+" : ""}${d}% vs previous`;
+}
+const addDays = (d: string, n: number) => new Date(Date.parse(`${d}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+// ── The browser ─────────────────────────────────────────────────────────────
+
+let visitors = 0;
+/**
+ * A fresh browser context at `width`, viewing as `as` (the demo cookie the landing page's
+ * "view as" sets; the app's proxy turns it into a signed Whop user token). Each context
+ * is a new visitor (its own user agent), so its clicks on a link are counted. Headless
+ * Chromium announces itself as HeadlessChrome, which isbot rightly calls a bot: browse as
+ * a person's Chrome would.
+ */
+async function open(width: number, as?: { id: string }): Promise<Page> {
+  const phone = width <= PHONE;
+  const n = ++visitors;
   const context = await browser.newContext({
-    viewport: { width: 1100, height: 1200 },
-    userAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+    viewport: { width, height: phone ? 812 : 1200 },
+    isMobile: phone,
+    hasTouch: phone,
+    userAgent: phone
+      ? `Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.${n}.0 Mobile Safari/537.36`
+      : `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.${n}.0 Safari/537.36`,
   });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  if (as) await context.addCookies([{ name: DEMO_COOKIE, value: as.id, url: base, httpOnly: true, sameSite: "Lax" }]);
   const page = await context.newPage();
   // fail a step with its own message well before the test's timeout
-  page.setDefaultTimeout(8000);
+  page.setDefaultTimeout(10_000);
   return page;
 }
 
-const text = async (page: Page, testId: string) => (await page.getByTestId(testId).first().textContent())?.trim();
+const widthOf = (page: Page) => page.viewportSize()!.width;
 
-describe("demo mode in the browser", () => {
-  it("member copies the link, a purchase through it converts, and the pending commission shows", async () => {
-    const page = await newPage();
-    await page.goto(base);
+/**
+ * The layout: on a phone the page must not scroll sideways (wide tables scroll inside
+ * their box), and at any width no control and no table cell may be cut off at the edge
+ * of the window or of a box that clips what overflows it — except inside a box that
+ * scrolls sideways on purpose (wide tables, the section tabs). Soft assertions: a layout
+ * fault is reported and the walk goes on.
+ */
+async function checkLayout(page: Page) {
+  await page.waitForLoadState("networkidle");
+  if (widthOf(page) <= PHONE) {
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect.soft(scrollWidth, `${page.url()} scrolls sideways at ${PHONE} px`).toBeLessThanOrEqual(PHONE);
+  }
+  const cut = await page.evaluate(() => {
+    // a person cannot scroll a box that clips; Playwright scrolls one to reach an element
+    // in it: undo that, to see what a person sees
+    for (const e of Array.from(document.querySelectorAll("*"))) if (e.scrollLeft && getComputedStyle(e).overflowX === "hidden") e.scrollLeft = 0;
+    const scrollsSideways = (el: Element | null): boolean => {
+      for (let e = el; e && e !== document.body; e = e.parentElement) {
+        const s = getComputedStyle(e);
+        if ((s.overflowX === "auto" || s.overflowX === "scroll") && e.scrollWidth > e.clientWidth) return true;
+      }
+      return false;
+    };
+    /** The visible part of the element's box once every ancestor that clips has clipped it. */
+    const clippedRight = (el: Element): number => {
+      let right = Math.min(el.getBoundingClientRect().right, window.innerWidth);
+      for (let e = el.parentElement; e && e !== document.body; e = e.parentElement) {
+        if (getComputedStyle(e).overflowX !== "visible") right = Math.min(right, e.getBoundingClientRect().right);
+      }
+      return right;
+    };
+    return Array.from(document.querySelectorAll("button, a, input, select, textarea, th, td"))
+      .filter((el) => {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === "hidden") return false;
+        return (clippedRight(el) < r.right - 1 || r.left < -1) && !scrollsSideways(el.parentElement);
+      })
+      .map((el) => {
+        const r = el.getBoundingClientRect();
+        const name = el.getAttribute("aria-label") ?? el.getAttribute("placeholder") ?? el.textContent?.trim() ?? el.tagName;
+        return `${el.tagName.toLowerCase()} "${name.slice(0, 40)}" spans ${Math.round(r.left)}–${Math.round(r.right)} px`;
+      });
+  });
+  expect.soft(cut, `${page.url()} at ${widthOf(page)} px cuts off controls or table cells`).toEqual([]);
+}
+
+/** Open `url` (must answer 2xx) and check the layout. */
+async function visit(page: Page, url: string) {
+  const res = await page.goto(url);
+  expect(res?.status(), `${url} answered ${res?.status()}`).toBeLessThan(300);
+  await checkLayout(page);
+}
+
+/** Follow a section link of the one navigation (dashboard or member app). */
+async function nav(page: Page, title: string, path: string) {
+  await page.locator(".section-nav").getByRole("link", { name: title, exact: true }).click();
+  await page.waitForURL((u) => u.pathname === path);
+  await expect.poll(() => page.locator(".section-nav").getByRole("link", { name: title, exact: true }).getAttribute("aria-current")).toBe("page");
+  await checkLayout(page);
+}
+
+/** The one navigation: these sections, in this order, each a link to its own route. */
+async function expectSections(page: Page, root: string, sections: [string, string][]) {
+  const links = page.locator(".section-nav").getByRole("link");
+  expect(await links.evaluateAll((as) => as.map((a) => a.getAttribute("href")))).toEqual(sections.map(([, path]) => `${root}${path}`));
+  for (const [title, path] of sections)
+    expect(await page.locator(".section-nav").getByRole("link", { name: title, exact: true }).getAttribute("href"), title).toBe(`${root}${path}`);
+}
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: `test-results/${name}-${widthOf(page)}.png`, fullPage: true });
+}
+
+const text = async (page: Page | Locator, testId: string) => (await page.getByTestId(testId).first().textContent())?.replace(/\s+/g, " ").trim();
+/** Wait until `testId` shows `expected` (after an action re-renders the page). */
+const shows = (page: Page | Locator, testId: string, expected: string) => expect.poll(() => text(page, testId), { timeout: 10_000 }).toBe(expected);
+
+/** The body rows of a table, each as its cells' text. */
+async function rows(table: Locator): Promise<string[][]> {
+  await table.waitFor();
+  return table
+    .locator("tbody tr")
+    .evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td, th")).map((c) => (c.textContent ?? "").replace(/\s+/g, " ").trim())));
+}
+const table = (page: Page | Locator, name: string) => page.getByRole("table", { name, exact: true });
+
+/** A status or error message of a form, once it appears. */
+async function says(form: Locator, message: string | RegExp, role: "status" | "alert" = "status") {
+  await form.getByRole(role).filter({ hasText: message }).waitFor().catch(async (e) => {
+    throw new Error(`${e}\n the form says: ${await form.textContent().catch(() => "(gone)")}`);
+  });
+}
+
+/**
+ * A new buyer pays $49.99 through `code`'s link: the link, the demo Whop checkout, and
+ * "simulate purchase" (a signed payment.succeeded to the app's own webhook endpoint).
+ * Returns the buyer's username.
+ */
+async function purchaseThrough(page: Page, code: string): Promise<string> {
+  const buyer = `Buyer ${randomUUID().slice(0, 8)}`;
+  await page.goto(`${base}/r/${code}`);
+  await page.waitForURL("**/demo/checkout/**");
+  expect(await text(page, "checkout-code")).toBe(code);
+  await checkLayout(page);
+  await page.getByRole("textbox").fill(buyer);
+  await page.getByRole("button", { name: /Simulate purchase/ }).click();
+  await page.getByText(`${buyer} paid $49.99`).waitFor();
+  return buyer.toLowerCase().replace(/[^a-z0-9]+/g, "");
+}
+
+/** The level-1 commission of the buyer's payment. */
+async function commissionOfBuyer(username: string) {
+  const [c] = await sql(
+    `select c.* from public.commissions c
+       join public.payments p on p.company_id = c.company_id and p.payment_id = c.payment_id
+       join public.users u on u.company_id = p.company_id and u.user_id = p.user_id
+     where c.company_id = $1 and u.username = $2 and c.level = 1`,
+    [COMPANY, username],
+  );
+  expect(c, `no commission for ${username}'s payment`).toBeTruthy();
+  return c;
+}
+
+/** The commission every test's purchase earns: 20% of $49.99 = 999.8 cents, rounded to $10.00. */
+async function expectDefaultRate() {
+  const p = await program();
+  expect(p.commission_rate_bp, "the demo program's commission is 20% (a settings test left it changed?)").toBe(2000);
+  expect(p.commission_type ?? "percentage").toBe("percentage");
+}
+
+// ── The overview's expectations ─────────────────────────────────────────────
+
+/** Check every figure of the Overview on screen against get_overview for the range the page says it shows. */
+async function checkOverview(page: Page) {
+  const range = (await text(page, "range"))!;
+  const m = /^(\d{4}-\d{2}-\d{2}) – (\d{4}-\d{2}-\d{2}) \(([^,)]+)(, by week)?\)/.exec(range);
+  expect(m, `range line: ${range}`).toBeTruthy();
+  const [, from, to, tz, week] = m!;
+  const o = await fn("get_overview", COMPANY, from, to);
+  expect(tz).toBe(o.timezone);
+  expect(Boolean(week)).toBe(o.granularity === "week");
+  const c = o.kpis.current;
+  const p = o.kpis.previous;
+  const rate = (k: typeof c) => (k.clicks ? (k.conversions / k.clicks) * 100 : 0);
+  const epc = (k: typeof c) => (k.clicks ? Math.round(k.commissions_cents / k.clicks) : 0);
+  const expected: Record<string, [string, string]> = {
+    "kpi-clicks": [String(c.clicks), change(c.clicks, p.clicks)],
+    "kpi-signups": [String(c.signups), change(c.signups, p.signups)],
+    "kpi-conversions": [String(c.conversions), change(c.conversions, p.conversions)],
+    "kpi-rate": [`${rate(c).toFixed(1)}%`, change(rate(c), rate(p))],
+    "kpi-revenue": [money(c.revenue_cents), change(c.revenue_cents, p.revenue_cents)],
+    "kpi-earned": [money(c.commissions_cents), change(c.commissions_cents, p.commissions_cents)],
+    "kpi-paid": [money(c.paid_cents), change(c.paid_cents, p.paid_cents)],
+    "kpi-owed": [money(o.owed_cents), "—"],
+    "kpi-referrers": [String(c.active_referrers), change(c.active_referrers, p.active_referrers)],
+    "kpi-epc": [money(epc(c)), change(epc(c), epc(p))],
+  };
+  const shown: Record<string, [string, string]> = {};
+  for (const id of Object.keys(expected)) shown[id] = [(await text(page, id))!, (await text(page, `${id}-change`))!];
+  expect(shown, `KPIs for ${from} – ${to}`).toEqual(expected);
+
+  // the two Recharts charts, one line per series
+  for (const [label, lines] of [
+    ["Clicks, signups and conversions over time", 3],
+    ["Revenue attributed and commissions earned over time", 2],
+  ] as const) {
+    const chart = page.locator(`figure[aria-label="${label}"]`);
+    await chart.locator("svg.recharts-surface").first().waitFor();
+    await expect.poll(() => chart.locator(".recharts-line").count(), { message: label }).toBe(lines);
+  }
+
+  // rankings (all time), sources and countries (the range)
+  for (const [title, list] of [
+    ["Top referrers by revenue (all time)", o.top_by_revenue],
+    ["Top referrers by conversions (all time)", o.top_by_conversions],
+  ] as const) {
+    if (list.length === 0) expect(await table(page, title).count()).toBe(0);
+    else
+      expect(await rows(table(page, title)), title).toEqual(
+        list.map((r: { username: string; conversions: number; revenue_cents: number }) => [r.username, String(r.conversions), money(r.revenue_cents)]),
+      );
+  }
+  for (const [title, list, show] of [
+    ["Traffic sources", o.sources, (v: string) => v],
+    ["Countries", o.countries, (v: string) => (v === "??" ? "Unknown" : v)],
+  ] as const) {
+    if (list.length === 0) expect(await table(page, title).count(), title).toBe(0);
+    else expect(await rows(table(page, title)), title).toEqual(list.map((s: { value: string; clicks: number }) => [show(s.value), String(s.clicks)]));
+  }
+  return { from, to, overview: o };
+}
+
+const MEMBER_COLUMNS = (m: any) => [
+  m.username,
+  m.code ? `${m.code}${m.code_active === false ? " off" : ""}` : "—",
+  String(m.clicks), String(m.signups), String(m.conversions), String(m.active_referrals),
+  money(m.revenue_cents), money(m.earned_cents), money(m.paid_cents), money(m.available_cents), String(m.points),
+];
+
+/** The member page's figures, to the cent, against get_member_detail. */
+async function checkMemberPage(page: Page, userId: string) {
+  const d = await memberDetail(userId);
+  const m = d.member;
+  const shown: Record<string, string | undefined> = {};
+  const expected: Record<string, string> = {
+    "member-name": m.username,
+    "member-code": m.code ?? "—",
+    "member-clicks": String(m.clicks),
+    "member-signups": String(m.signups),
+    "member-conversions": String(m.conversions),
+    "member-active": String(m.active_referrals),
+    "member-revenue": money(m.revenue_cents),
+    "member-earned": money(m.earned_cents),
+    "member-paid": money(m.paid_cents),
+    "member-available": money(m.available_cents),
+    "member-points": String(m.points),
+  };
+  if (m.code) expected["member-code-status"] = m.code_active ? "active" : "off";
+  for (const id of Object.keys(expected)) shown[id] = await text(page, id);
+  expect(shown, `member page of ${userId}`).toEqual(expected);
+  if (d.referrals.length) expect((await rows(table(page, "Member referrals"))).length).toBe(d.referrals.length);
+  if (d.payouts.length)
+    expect(await rows(table(page, "Member payouts"))).toEqual(
+      d.payouts.map((o: any) => [day(o.requested_at), money(o.amount_cents), o.status]),
+    );
+  return d;
+}
+
+// ── The creator ─────────────────────────────────────────────────────────────
+
+describe.each(WIDTHS)("the creator's dashboard at %i px", (width) => {
+  it("Overview: KPIs, changes, charts, rankings, sources and countries match the database for every range", async () => {
+    const page = await open(width, CASEY);
+    await visit(page, DASH);
+    await page.getByRole("heading", { name: (await program()).name }).waitFor();
+    await expectSections(page, `/dashboard/${COMPANY}`, [
+      ["Overview", ""], ["Members", "/members"], ["Referrals", "/referrals"], ["Commissions", "/commissions"],
+      ["Payouts", "/payouts"], ["Rewards", "/rewards"], ["Settings", "/settings"],
+    ]);
+
+    // default: the last 30 days, ending today in the program's time zone
+    const { from, to } = await checkOverview(page);
+    expect(addDays(to, -29)).toBe(from);
+    // the setup checklist shows exactly while setup is incomplete
+    const p = await program();
+    const setupDone = Boolean((p.plan_id || p.landing_url) && p.ledger_account_id && p.terms_confirmed_at);
+    expect(await page.getByRole("heading", { name: "Set up your referral program" }).count()).toBe(setupDone ? 0 : 1);
+    await shot(page, "dashboard-overview");
+
+    const ranges = page.getByRole("navigation", { name: "Date range" });
+    for (const [title, key, days] of [["7 days", "7d", 7], ["90 days", "90d", 90], ["12 months", "12m", 365]] as const) {
+      await ranges.getByRole("link", { name: title, exact: true }).click();
+      await page.waitForURL((u) => u.searchParams.get("range") === key);
+      await expect.poll(() => text(page, "range")).toMatch(new RegExp(`^${addDays(to, 1 - days)} – ${to} `));
+      await checkLayout(page);
+      await checkOverview(page);
+    }
+    expect(await text(page, "range")).toContain(", by week)");
+
+    // a custom range through the form, then one that ends before it starts
+    const custom = page.getByRole("form", { name: "Custom range" });
+    await custom.getByLabel("From").fill(addDays(to, -13));
+    await custom.getByLabel("To").fill(addDays(to, -7));
+    await custom.getByRole("button", { name: "Custom" }).click();
+    await page.waitForURL((u) => u.searchParams.get("range") === "custom" && u.searchParams.get("from") === addDays(to, -13));
+    await expect.poll(() => text(page, "range")).toMatch(new RegExp(`^${addDays(to, -13)} – ${addDays(to, -7)} `));
+    await checkOverview(page);
+    await custom.getByLabel("From").fill(addDays(to, -1));
+    await custom.getByLabel("To").fill(addDays(to, -2));
+    await custom.getByRole("button", { name: "Custom" }).click();
+    await page.getByRole("alert").filter({ hasText: "The range must end after it starts" }).waitFor();
+    await checkOverview(page);
+
+    // a top referrer links to their member page
+    const top = (await fn("get_overview", COMPANY, from, to)).top_by_revenue;
+    if (top.length) {
+      await table(page, "Top referrers by revenue (all time)").getByRole("link", { name: top[0].username, exact: true }).click();
+      await page.waitForURL(`**/members/${encodeURIComponent(top[0].user_id)}`);
+      await page.getByTestId("member-name").waitFor();
+      await checkMemberPage(page, top[0].user_id);
+    }
+  }, 120_000);
+
+  it("Settings: the setup checklist lists the company's plans from Whop, adopts its ledger account and confirms the terms", async () => {
+    // start from a company that has not been set up (the demo seed completes setup)
+    const before = await program();
+    await sql(`update public.programs set plan_id = null, ledger_account_id = null, terms_confirmed_at = null where company_id = $1`, [COMPANY]);
+    try {
+      const page = await open(width, CASEY);
+      await visit(page, DASH);
+      // the Overview shows the checklist until setup is complete
+      await page.getByRole("heading", { name: "Set up your referral program" }).waitFor();
+      await nav(page, "Settings", `/dashboard/${COMPANY}/settings`);
+      for (const step of ["setup-plan", "setup-ledger", "setup-terms"]) expect(await page.getByTestId(step).getByText("To do", { exact: true }).count(), step).toBe(1);
+
+      // the plans are the demo company's, as the Whop stand-in lists them
+      const plans = demoSandboxState(base).plans![COMPANY];
+      const select = page.getByTestId("setup-plan").getByLabel("Plan", { exact: true });
+      const options = await select.locator("option").evaluateAll((os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent ?? ""]));
+      expect(options.map(([v]) => v)).toEqual(["", ...plans.map((p) => p.id)]);
+      plans.forEach((p, i) => {
+        expect(options[i + 1][1].startsWith(`${p.title} — `), options[i + 1][1]).toBe(true);
+        expect(options[i + 1][1]).toContain(money(Math.round(p.initial_price * 100)));
+      });
+      await shot(page, "dashboard-settings-checklist");
+
+      const choose = page.getByRole("form", { name: "Choose plan" });
+      await choose.getByRole("button", { name: "Use this plan" }).click();
+      await says(choose, "Pick one of this company's plans.", "alert");
+      await select.selectOption(plans[0].id);
+      await choose.getByRole("button", { name: "Use this plan" }).click();
+      await says(choose, `Links now sell ${plans[0].title}.`);
+      await page.getByTestId("setup-plan").getByText("Done", { exact: true }).waitFor();
+
+      // the ledger account is the company's own (from the Whop API), beside what members are owed
+      const today = (await sql(`select (now() at time zone timezone)::date::text as d from public.programs where company_id = $1`, [COMPANY]))[0].d;
+      const owed = (await fn("get_overview", COMPANY, today, today)).owed_cents;
+      const ledger = page.getByTestId("setup-ledger");
+      expect(await ledger.textContent()).toContain(`Whop account ${DEMO_LEDGER_ACCOUNT_ID}: balance $1,250.00 · members are owed ${money(owed)}`);
+      expect(await text(ledger, "ledger-balance")).toBe("$1,250.00");
+      expect(await text(ledger, "owed")).toBe(money(owed));
+      await ledger.getByRole("button", { name: `Pay out from ${DEMO_LEDGER_ACCOUNT_ID}` }).click();
+      // (its form goes away with the step done, so its "Payouts will come from …" message goes with it)
+      await ledger.getByText("Done", { exact: true }).waitFor();
+      expect(await ledger.getByRole("button").count()).toBe(0);
+
+      // the terms as they are set, confirmed
+      const terms = page.getByTestId("setup-terms");
+      expect(await terms.textContent()).toContain(`Referrers earn ${before.commission_rate_bp / 100}%, held ${before.hold_days} days before payout`);
+      await terms.getByRole("button", { name: "Looks good" }).click();
+      await says(page.getByRole("form", { name: "Confirm commission" }), "Confirmed.");
+      await terms.getByText("Done", { exact: true }).waitFor();
+      expect(await terms.getByRole("button", { name: "Looks good" }).count()).toBe(0);
+      await checkLayout(page);
+
+      const after = await program();
+      expect([after.plan_id, after.ledger_account_id, Boolean(after.terms_confirmed_at)]).toEqual([plans[0].id, DEMO_LEDGER_ACCOUNT_ID, true]);
+      // set up: the Overview no longer shows the checklist
+      await nav(page, "Overview", `/dashboard/${COMPANY}`);
+      await page.getByTestId("kpi-clicks").waitFor();
+      expect(await page.getByRole("heading", { name: "Set up your referral program" }).count()).toBe(0);
+    } finally {
+      await sql(
+        `update public.programs set plan_id = coalesce(plan_id, $2), ledger_account_id = coalesce(ledger_account_id, $3),
+           terms_confirmed_at = coalesce(terms_confirmed_at, now()) where company_id = $1`,
+        [COMPANY, before.plan_id, before.ledger_account_id],
+      );
+    }
+  }, 90_000);
+
+  it("Settings: the time zone re-buckets the Overview, and the creator can switch back to the zone they had", async () => {
+    const before = await program();
+    try {
+      const page = await open(width, CASEY);
+      await visit(page, `${DASH}/settings`);
+      await shot(page, "dashboard-settings");
+      const zone = page.getByRole("form", { name: "Time zone" });
+      const select = zone.getByLabel("Time zone", { exact: true });
+      expect(await select.inputValue()).toBe(before.timezone);
+      const other = before.timezone === "Asia/Tokyo" ? "Europe/Paris" : "Asia/Tokyo";
+      await select.selectOption(other);
+      await zone.getByRole("button", { name: "Save time zone" }).click();
+      await says(zone, `Days now follow ${other}.`);
+      await nav(page, "Overview", `/dashboard/${COMPANY}`);
+      await expect.poll(() => text(page, "range")).toContain(`(${other})`);
+      await checkOverview(page);
+
+      // and back: the zone the program had must still be offered
+      await nav(page, "Settings", `/dashboard/${COMPANY}/settings`);
+      const offered = await page.getByRole("form", { name: "Time zone" }).locator("option").allTextContents();
+      expect(offered, `the time zone select no longer offers ${before.timezone}`).toContain(before.timezone);
+      await page.getByRole("form", { name: "Time zone" }).getByLabel("Time zone", { exact: true }).selectOption(before.timezone);
+      await page.getByRole("form", { name: "Time zone" }).getByRole("button", { name: "Save time zone" }).click();
+      await says(page.getByRole("form", { name: "Time zone" }), `Days now follow ${before.timezone}.`);
+      expect((await program()).timezone).toBe(before.timezone);
+    } finally {
+      if ((await program()).timezone !== before.timezone) await fn("set_program_timezone", COMPANY, before.timezone);
+    }
+  }, 60_000);
+
+  it("Settings: the program settings form refuses a bad rate, saves, and shows what it saved", async () => {
+    const before = await program();
+    try {
+      const page = await open(width, CASEY);
+      await visit(page, `${DASH}/settings`);
+      const form = page.getByRole("form", { name: "Program settings" });
+      const percentField = form.locator('input[name="commission_percent"]');
+      const hold = form.locator('input[name="hold_days"]');
+      expect(await percentField.inputValue()).toBe(String(before.commission_rate_bp / 100));
+      expect(await hold.inputValue()).toBe(String(before.hold_days));
+      await percentField.fill("150");
+      await form.getByRole("button", { name: "Save settings" }).click();
+      await form.getByText("Commission must be a percent from 0 to 100, at most 2 decimals").waitFor();
+      await says(form, "Please fix the highlighted fields.");
+      expect((await program()).commission_rate_bp).toBe(before.commission_rate_bp);
+
+      const otherHold = String(before.hold_days === 7 ? 8 : 7);
+      await percentField.fill("12.5");
+      await hold.fill(otherHold);
+      await form.getByRole("button", { name: "Save settings" }).click();
+      await says(form, "Settings saved.");
+      await page.reload();
+      expect(await form.locator('input[name="commission_percent"]').inputValue()).toBe("12.5");
+      expect(await form.locator('input[name="hold_days"]').inputValue()).toBe(otherHold);
+      expect([(await program()).commission_rate_bp, (await program()).hold_days]).toEqual([1250, Number(otherHold)]);
+
+      // back as it was, through the form
+      await form.locator('input[name="commission_percent"]').fill(String(before.commission_rate_bp / 100));
+      await form.locator('input[name="hold_days"]').fill(String(before.hold_days));
+      await form.getByRole("button", { name: "Save settings" }).click();
+      await says(form, "Settings saved.");
+      expect([(await program()).commission_rate_bp, (await program()).hold_days]).toEqual([before.commission_rate_bp, before.hold_days]);
+      await checkLayout(page);
+    } finally {
+      await sql(`update public.programs set commission_rate_bp = $2, hold_days = $3 where company_id = $1`, [COMPANY, before.commission_rate_bp, before.hold_days]);
+    }
+  }, 60_000);
+
+  it("Members: every row to the cent, sorted by a column's link both ways, paged, searched by username; a member's page", async () => {
+    const page = await open(width, CASEY);
+    await visit(page, DASH);
+    await nav(page, "Members", `/dashboard/${COMPANY}/members`);
+    const list = table(page, "Members");
+    const first = await listMembers({});
+    expect(await rows(list)).toEqual(first.rows.map(MEMBER_COLUMNS));
+    await shot(page, "dashboard-members");
+
+    // sort by Revenue: descending first, then ascending
+    for (const dir of ["desc", "asc"] as const) {
+      await list.getByRole("link", { name: /^Revenue/ }).click();
+      await page.waitForURL((u) => u.searchParams.get("sort") === "revenue" && u.searchParams.get("dir") === dir);
+      await expect.poll(() => list.getByRole("link", { name: /^Revenue/ }).textContent()).toBe(`Revenue ${dir === "desc" ? "↓" : "↑"}`);
+      const sorted = await listMembers({ sort: "revenue", dir });
+      expect(await rows(list), `members by revenue ${dir}`).toEqual(sorted.rows.map(MEMBER_COLUMNS));
+      await checkLayout(page);
+      // the pager: a next page exactly when the database has one
+      const pager = page.getByRole("link", { name: "Next page →" });
+      expect(await pager.count()).toBe(sorted.next ? 1 : 0);
+      if (dir === "desc" && sorted.next) {
+        await pager.click();
+        await page.waitForURL((u) => u.searchParams.get("after") === sorted.next);
+        expect(await rows(list)).toEqual((await listMembers({ sort: "revenue", dir, after: sorted.next })).rows.map(MEMBER_COLUMNS));
+        await page.getByRole("link", { name: "← First page" }).click();
+        await page.waitForURL((u) => !u.searchParams.has("after"));
+      }
+    }
+
+    // search by username
+    const search = page.getByRole("form", { name: "Search members" });
+    await search.getByLabel("Search", { exact: true }).fill(SAM.username);
+    await search.getByRole("button", { name: "Search" }).click();
+    await page.waitForURL((u) => u.searchParams.get("q") === SAM.username);
+    const found = await listMembers({ q: SAM.username });
+    expect(found.rows.map((r: { user_id: string }) => r.user_id)).toContain(SAM.id);
+    const byName = (a: string[], b: string[]) => a[0].localeCompare(b[0]);
+    await expect.poll(async () => (await rows(list)).sort(byName)).toEqual(found.rows.map(MEMBER_COLUMNS).sort(byName));
+    await checkLayout(page);
+    await shot(page, "dashboard-members-search");
+
+    await list.getByRole("link", { name: SAM.username, exact: true }).click();
+    await page.waitForURL(`**/members/${SAM.id}`);
+    await page.getByTestId("member-name").waitFor();
+    await checkLayout(page);
+    await checkMemberPage(page, SAM.id);
+    await shot(page, "dashboard-member");
+  }, 90_000);
+
+  it("a member's page: switching the code off shows the friendly page on its link and records nothing; on again; change code; grant points", async () => {
+    const member = SAM;
+    const code = await codeOf(member.id);
+    try {
+      const page = await open(width, CASEY);
+      await visit(page, `${DASH}/members/${member.id}`);
+      await checkMemberPage(page, member.id);
+      expect(await text(page, "member-code-status")).toBe("active");
+
+      // off: the link shows the friendly 404 page and records no click
+      await page.getByRole("button", { name: "Deactivate code" }).click();
+      // the same form, now offering the opposite
+      await says(page.getByRole("form", { name: "Reactivate code" }), "Code switched off: its link no longer counts.");
+      await shows(page, "member-code-status", "off");
+      await page.getByRole("button", { name: "Reactivate code" }).waitFor();
+      const clicks = await countedClicks(code);
+      const visitor = await open(width);
+      const res = await visitor.goto(`${base}/r/${code}`);
+      expect(res?.status()).toBe(404);
+      await visitor.getByRole("heading", { name: "This referral link doesn't exist" }).waitFor();
+      await visitor.getByText("It may have been changed or switched off. Check with whoever sent it.").waitFor();
+      await checkLayout(visitor);
+      await shot(visitor, "referral-link-off");
+      expect(await countedClicks(code)).toBe(clicks);
+      await checkMemberPage(page, member.id);
+
+      // on again: the link redirects to the checkout
+      await page.getByRole("button", { name: "Reactivate code" }).click();
+      await says(page.getByRole("form", { name: "Deactivate code" }), "Code switched on.");
+      await shows(page, "member-code-status", "active");
+      const again = await visitor.request.get(`${base}/r/${code}`, { maxRedirects: 0 });
+      expect(again.status()).toBe(302);
+      expect(again.headers().location).toContain("/demo/checkout/");
+
+      // change the code for them: the old link is gone; then back
+      const temporary = `T-${randomUUID().slice(0, 6).toUpperCase()}`;
+      const change = page.getByRole("form", { name: "Change code" });
+      await change.getByLabel("New code").fill(temporary);
+      await change.getByRole("button", { name: "Change code" }).click();
+      await says(change, `Code changed to ${temporary}.`);
+      await shows(page, "member-code", temporary);
+      expect((await visitor.request.get(`${base}/r/${code}`, { maxRedirects: 0 })).status()).toBe(404);
+      await change.getByLabel("New code").fill(code);
+      await change.getByRole("button", { name: "Change code" }).click();
+      await says(change, `Code changed to ${code}.`);
+      await shows(page, "member-code", code);
+
+      // grant points by hand (a refused amount first), then deduct them again
+      const points = (await wallet(member.id)).points.balance;
+      const grant = page.getByRole("form", { name: "Grant points" });
+      await grant.getByLabel("Points", { exact: true }).fill("1.5");
+      await grant.getByLabel("Reason", { exact: true }).fill("Great feedback");
+      await grant.getByRole("button", { name: "Grant points" }).click();
+      await says(grant, "Points are a whole number, negative to deduct", "alert");
+      await grant.getByLabel("Points", { exact: true }).fill("25");
+      await grant.getByRole("button", { name: "Grant points" }).click();
+      await says(grant, new RegExp(`^Done\\. .+ now has ${points + 25} points\\.$`));
+      await shows(page, "member-points", String(points + 25));
+      await grant.getByLabel("Points", { exact: true }).fill("-25");
+      await grant.getByLabel("Reason", { exact: true }).fill("Granted by mistake");
+      await grant.getByRole("button", { name: "Grant points" }).click();
+      await says(grant, new RegExp(`^Done\\. .+ now has ${points} points\\.$`));
+      await shows(page, "member-points", String(points));
+      await checkMemberPage(page, member.id);
+      await checkLayout(page);
+    } finally {
+      // leave the member as found, whatever failed
+      await fn("set_code_active", COMPANY, member.id, true);
+      if ((await codeOf(member.id)) !== code) await fn("set_referral_code", COMPANY, member.id, code);
+    }
+  }, 90_000);
+
+  it("Referrals: the list, a status filter and a sort match the database", async () => {
+    const page = await open(width, CASEY);
+    await visit(page, DASH);
+    await nav(page, "Referrals", `/dashboard/${COMPANY}/referrals`);
+    const list = table(page, "Referrals");
+    const cells = (r: any) => [
+      r.referrer, r.referee, r.status === "converted" && !r.active ? "converted · inactive" : r.status, r.source, day(r.created_at), r.converted_at ? day(r.converted_at) : "—",
+    ];
+    expect(await rows(list)).toEqual((await listReferrals({})).rows.map(cells));
+    await shot(page, "dashboard-referrals");
+
+    const filter = page.getByRole("form", { name: "Filter referrals" });
+    await filter.getByLabel("Status").selectOption("converted");
+    await filter.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL((u) => u.searchParams.get("status") === "converted");
+    await expect.poll(() => rows(list)).toEqual((await listReferrals({ status: "converted" })).rows.map(cells));
+    await list.getByRole("link", { name: /^Converted/ }).click();
+    await page.waitForURL((u) => u.searchParams.get("sort") === "converted");
+    expect(await rows(list)).toEqual((await listReferrals({ status: "converted", sort: "converted", dir: "desc" })).rows.map(cells));
+    await checkLayout(page);
+  }, 60_000);
+
+  it("Commissions: filters and sort match the database; approving makes one available, cancelling takes one back", async () => {
+    await expectDefaultRate();
+    const page = await open(width, CASEY);
+    const member = ALEX;
+    const code = await codeOf(member.id);
+    const before = await wallet(member.id);
+    // two fresh $10.00 commissions, pending through the hold period
+    const buyers = [await purchaseThrough(page, code), await purchaseThrough(page, code)];
+    const [approveMe, cancelMe] = await Promise.all(buyers.map(commissionOfBuyer));
+    for (const c of [approveMe, cancelMe]) expect([c.status, Number(c.amount_cents), Number(c.base_amount_cents)]).toEqual(["pending", 1000, 4999]);
+
+    await visit(page, DASH);
+    await nav(page, "Commissions", `/dashboard/${COMPANY}/commissions`);
+    const list = table(page, "Commissions");
+    const cells = (c: any) => [
+      day(c.created_at), c.beneficiary, c.kind === "clawback" ? "clawback" : String(c.level), c.kind === "clawback" ? c.reason : money(Number(c.base_amount_cents)),
+      c.rate_bp ? percent(c.rate_bp) : "flat",
+      `${money(c.amount_cents - c.reversed_cents)}${c.reversed_cents > 0 ? ` (of ${money(c.amount_cents)})` : ""}`, c.status, day(c.available_at),
+    ];
+    const first8 = async () => (await rows(list)).map((r) => r.slice(0, 8));
+    expect(await first8()).toEqual((await listCommissions({})).rows.map(cells));
+    await shot(page, "dashboard-commissions");
+
+    // filters: pending commissions of this member
+    const filter = page.getByRole("form", { name: "Filter commissions" });
+    await filter.getByLabel("Status").selectOption("pending");
+    await filter.getByLabel("Member", { exact: true }).fill(member.username);
+    await filter.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL((u) => u.searchParams.get("status") === "pending" && u.searchParams.get("member") === member.username);
+    await expect.poll(first8).toEqual((await listCommissions({ status: "pending", member: member.username })).rows.map(cells));
+    // sort by amount
+    await list.getByRole("link", { name: /^Amount/ }).click();
+    await page.waitForURL((u) => u.searchParams.get("sort") === "amount");
+    expect(await first8()).toEqual((await listCommissions({ status: "pending", member: member.username, sort: "amount", dir: "desc" })).rows.map(cells));
+    await checkLayout(page);
+
+    // decide on this member's two new commissions (newest first, so both on the first page)
+    await visit(page, `${DASH}/commissions?member=${member.username}`);
+    const decide = async (id: string, decision: "Approve" | "Cancel", status: string) => {
+      const listed = (await listCommissions({ member: member.username })).rows;
+      const i = listed.findIndex((c: { id: string }) => c.id === id);
+      expect(i, "the new commission is on the first page").toBeGreaterThanOrEqual(0);
+      const row = list.locator("tbody tr").nth(i);
+      expect((await row.locator("td").allTextContents())[0].trim()).toBe(day(listed[i].created_at));
+      const form = row.getByRole("form", { name: `${decision} commission` });
+      await form.getByLabel("Reason", { exact: true }).fill(`${decision} in the browser test`);
+      await form.getByRole("button", { name: decision }).click();
+      await expect.poll(async () => (await sql(`select status from public.commissions where id = $1`, [id]))[0].status).toBe(status);
+      await expect.poll(async () => (await row.locator("td").nth(6).textContent())?.trim()).toBe(status);
+    };
+    await decide(approveMe.id, "Approve", "available");
+    await decide(cancelMe.id, "Cancel", "cancelled");
+    expect(await first8()).toEqual((await listCommissions({ member: member.username })).rows.map(cells));
+
+    // the member's money moved by exactly one available $10.00
+    const after = await wallet(member.id);
+    expect(after.balances).toEqual({ ...before.balances, available: before.balances.available + 1000 });
+    await visit(page, `${DASH}/members/${member.id}`);
+    expect(await text(page, "member-available")).toBe(money((await memberDetail(member.id)).member.available_cents));
+    await checkMemberPage(page, member.id);
+  }, 120_000);
+
+  it("Payouts: a member requests one; the creator cancels it, then approves & pays the next through Whop; the member sees it paid", async () => {
+    const member = SAM;
+    const creator = await open(width, CASEY);
+    let w = await wallet(member.id);
+    expect(w.payout.reason, "a payout left in progress by an earlier run").not.toBe("You have a payout in progress");
+    if (!w.payout.can_request) {
+      // not enough available: a purchase through their link, approved at once
+      const c = await commissionOfBuyer(await purchaseThrough(creator, await codeOf(member.id)));
+      await fn("decide_commission", COMPANY, c.id, "approve", "payout test: make money available");
+      w = await wallet(member.id);
+      expect(w.payout.can_request, w.payout.reason).toBe(true);
+    }
+    const amount = w.payout.available_cents;
+    try {
+      const sam = await open(width, member);
+      await visit(sam, `${HOME}/earnings`);
+      expect(await text(sam, "balance-available")).toBe(money(w.balances.available));
+      const request = async () => {
+        await sam.getByRole("button", { name: `Request payout of ${money(amount)}` }).click();
+        await says(sam.getByRole("form", { name: "Request payout" }), "Payout requested. The creator will review it.");
+        await sam.reload();
+        expect(await text(sam, "payout-reason")).toBe("You have a payout in progress");
+        expect(await sam.getByRole("button", { name: /^Request payout/ }).isDisabled()).toBe(true);
+        expect((await rows(table(sam, "Payout history")))[0]).toEqual([day(new Date().toISOString()), money(amount), "requested"]);
+        const [p] = await sql(`select * from public.payouts where company_id = $1 and user_id = $2 order by requested_at desc limit 1`, [COMPANY, member.id]);
+        expect([p.status, Number(p.amount_cents)]).toEqual(["requested", amount]);
+        return p.id as string;
+      };
+      const payoutRow = async (id: string) => {
+        const listed = (await listPayouts({ member: member.username })).rows;
+        const i = listed.findIndex((o: { id: string }) => o.id === id);
+        expect(i).toBeGreaterThanOrEqual(0);
+        return table(creator, "Payouts").locator("tbody tr").nth(i);
+      };
+
+      // first request: the creator finds it with the filters and cancels it
+      const cancelled = await request();
+      await visit(creator, DASH);
+      await nav(creator, "Payouts", `/dashboard/${COMPANY}/payouts`);
+      const filter = creator.getByRole("form", { name: "Filter payouts" });
+      await filter.getByLabel("Status").selectOption("requested");
+      await filter.getByLabel("Member", { exact: true }).fill(member.username);
+      await filter.getByRole("button", { name: "Filter" }).click();
+      await creator.waitForURL((u) => u.searchParams.get("status") === "requested" && u.searchParams.get("member") === member.username);
+      const cells = (o: any) => [day(o.requested_at), o.member, money(o.amount_cents), `${o.status}${o.error ? ` ${o.error}` : ""}`];
+      await expect.poll(async () => (await rows(table(creator, "Payouts"))).map((r) => r.slice(0, 4))).toEqual(
+        (await listPayouts({ status: "requested", member: member.username })).rows.map(cells),
+      );
+      await checkLayout(creator);
+      await shot(creator, "dashboard-payouts");
+      await visit(creator, `${DASH}/payouts?member=${member.username}`);
+      let row = await payoutRow(cancelled);
+      await row.getByRole("form", { name: `Cancel payout of ${member.username}` }).getByLabel("Reason", { exact: true }).fill("Wrong amount");
+      await row.getByRole("button", { name: "Cancel" }).click();
+      await expect.poll(async () => (await sql(`select status from public.payouts where id = $1`, [cancelled]))[0].status).toBe("cancelled");
+      await expect.poll(async () => (await row.locator("td").nth(3).textContent())?.trim()).toBe("cancelled");
+      expect(await row.getByRole("button").count()).toBe(0);
+
+      // the money is available again; the second request is paid through Whop
+      await sam.reload();
+      expect(await text(sam, "balance-available")).toBe(money(w.balances.available));
+      expect((await rows(table(sam, "Payout history")))[0][2]).toBe("cancelled");
+      const paid = await request();
+      await creator.reload();
+      row = await payoutRow(paid);
+      expect((await row.locator("td").allTextContents()).slice(1, 4).map((s) => s.trim())).toEqual([member.username, money(amount), "requested"]);
+      await row.getByRole("button", { name: "Approve & pay" }).click();
+      // the row re-renders from the database: paid, with no buttons left
+      await expect.poll(async () => (await row.locator("td").nth(3).textContent())?.trim()).toBe("completed");
+      expect(await row.getByRole("button").count()).toBe(0);
+      expect((await sql(`select status, whop_transfer_id from public.payouts where id = $1`, [paid]))[0]).toMatchObject({ status: "completed" });
+      await checkLayout(creator);
+
+      await sam.reload();
+      const after = await wallet(member.id);
+      expect(after.balances.paid).toBe(w.balances.paid + amount);
+      expect(after.balances.available).toBe(w.balances.available - amount);
+      expect(await text(sam, "balance-paid")).toBe(money(w.balances.paid + amount));
+      expect(await text(sam, "balance-available")).toBe(money(w.balances.available - amount));
+      expect(await text(sam, "payout-reason")).toBe(`${after.payout.reason}${after.payout.reason === "Below the minimum payout" ? ` of ${money(after.payout.min_payout_cents)}` : ""}`);
+      expect((await rows(table(sam, "Payout history")))[0]).toEqual([day(new Date().toISOString()), money(amount), "completed"]);
+      await checkLayout(sam);
+
+      await visit(creator, `${DASH}/members/${member.id}`);
+      await checkMemberPage(creator, member.id);
+    } finally {
+      // leave no payout in progress, whatever failed
+      for (const o of await sql(`select id from public.payouts where company_id = $1 and user_id = $2 and status = 'requested'`, [COMPANY, member.id]))
+        await fn("cancel_payout", COMPANY, o.id, "left over by a failed browser test");
+    }
+  }, 120_000);
+
+  it("Rewards: the creator grants points, the member redeems a custom reward, the creator fulfils it", async () => {
+    const member = SAM;
+    const points = (await wallet(member.id)).points.balance;
+    const creator = await open(width, CASEY);
+    await visit(creator, DASH);
+    await nav(creator, "Rewards", `/dashboard/${COMPANY}/rewards`);
+    const admin = await fn("get_rewards_admin", COMPANY);
+    expect(await rows(table(creator, "Rewards"))).toEqual(
+      admin.items.map((i: { name: string; cost_points: number; grant_type: string }) => [i.name, `${i.cost_points} points`, i.grant_type.replace("_", " ")]),
+    );
+    await shot(creator, "dashboard-rewards");
+
+    const grant = creator.getByRole("form", { name: "Grant points" });
+    await grant.getByLabel("Member", { exact: true }).fill(member.username);
+    await grant.getByLabel("Points", { exact: true }).fill("lots");
+    await grant.getByLabel("Reason", { exact: true }).fill("Great feedback");
+    await grant.getByRole("button", { name: "Grant" }).click();
+    await says(grant, "Points are a whole number, negative to deduct", "alert");
+    await grant.getByLabel("Points", { exact: true }).fill("200");
+    await grant.getByRole("button", { name: "Grant" }).click();
+    await says(grant, `Done. ${member.username} now has ${points + 200} points.`);
+
+    const sam = await open(width, member);
+    await visit(sam, `${HOME}/rewards`);
+    expect(await text(sam, "points-balance")).toBe(String(points + 200));
+    await sam.getByRole("form", { name: "Redeem Shout-out in the community" }).getByRole("button", { name: "Redeem" }).click();
+    await says(sam.getByRole("form", { name: "Redeem Shout-out in the community" }), "Redeemed! The creator will get in touch.");
+    await sam.reload();
+    expect(await text(sam, "points-balance")).toBe(String(points));
+    expect((await rows(table(sam, "Your rewards")))[0]).toEqual([day(new Date().toISOString()), "Shout-out in the community", "pending", "—"]);
+
+    // waiting for the creator, oldest first: this one is the last
+    await creator.reload();
+    const fulfil = creator.getByRole("form", { name: `Fulfil Shout-out in the community for ${member.username}` });
+    const waiting = await fulfil.count();
+    expect(waiting).toBeGreaterThanOrEqual(1);
+    await checkLayout(creator);
+    await fulfil.last().getByRole("button", { name: "Mark fulfilled" }).click();
+    await expect.poll(() => fulfil.count()).toBe(waiting - 1);
+    await sam.reload();
+    expect(await text(sam, "points-balance")).toBe(String(points));
+    expect((await rows(table(sam, "Your rewards")))[0]).toEqual([day(new Date().toISOString()), "Shout-out in the community", "granted", "—"]);
+  }, 90_000);
+});
+
+describe("the creator's export", () => {
+  it("the members list's Export CSV link downloads text/csv: the header, and the searched members' rows to the cent", async () => {
+    const page = await open(1100, CASEY);
+    await visit(page, `${DASH}/members`);
+    const search = page.getByRole("form", { name: "Search members" });
+    await search.getByLabel("Search", { exact: true }).fill(SAM.username);
+    await search.getByRole("button", { name: "Search" }).click();
+    await page.waitForURL((u) => u.searchParams.get("q") === SAM.username);
+    const link = page.getByRole("link", { name: "Export CSV" });
+    const href = await link.getAttribute("href");
+    expect(href).toBe(`/dashboard/${COMPANY}/export/members?q=${SAM.username}`);
+
+    // fetched with the page's cookies: a CSV attachment
+    const res = await page.request.get(`${base}${href}`);
+    expect(res.status(), `GET ${href}: ${res.status() === 200 ? "" : await res.text()}`).toBe(200);
+    expect(res.headers()["content-type"]).toMatch(/^text\/csv/);
+    expect(res.headers()["content-disposition"]).toMatch(/^attachment; filename="referly-members-\d{4}-\d{2}-\d{2}\.csv"$/);
+    const body = await res.text();
+    const decimal = (cents: number) => `${cents < 0 ? "-" : ""}${Math.floor(Math.abs(cents) / 100)}.${String(Math.abs(cents) % 100).padStart(2, "0")}`;
+    const expected = (await listMembers({ q: SAM.username })).rows.map((m: any) =>
+      [m.user_id, m.username, m.code, m.code_active, m.clicks, m.signups, m.conversions, m.active_referrals,
+        decimal(m.revenue_cents), decimal(m.earned_cents), decimal(m.paid_cents), decimal(m.available_cents), m.points, "USD"].join(","),
+    );
+    const lines = body.trim().split(/\r?\n/);
+    expect(lines[0]).toBe("user_id,username,code,code_active,clicks,signups,conversions,active_referrals,revenue,earned,paid,available,points,currency");
+    expect(lines.slice(1).sort()).toEqual([...expected].sort());
+    expect(lines.some((l) => l.startsWith(`${SAM.id},${SAM.username},`))).toBe(true);
+
+    // clicking the link downloads the same file
+    const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+    expect(download.suggestedFilename()).toMatch(/^referly-members-\d{4}-\d{2}-\d{2}\.csv$/);
+    const file = await download.path();
+    expect(readFileSync(file, "utf8")).toBe(body);
+  });
+});
+
+// ── The member ──────────────────────────────────────────────────────────────
+
+/** Member Home against get_member_view (the same call the page makes). */
+async function checkHome(page: Page, userId: string) {
+  const v = await memberView(userId);
+  const e = v.earnings.find((x: { currency: string }) => x.currency === v.program.currency) ?? { total_earnings: 0, pending_earnings: 0 };
+  const shown: Record<string, string | undefined> = {};
+  const expected: Record<string, string> = {
+    "referral-link": `${base}/r/${v.code}`,
+    "referral-code": v.code,
+    "funnel-clicks": String(v.funnel.clicks),
+    "funnel-signups": String(v.funnel.signups),
+    "funnel-conversions": String(v.funnel.conversions),
+    "funnel-active": String(v.funnel.active_referrals),
+    "earned-month": money(v.this_month_cents),
+    "earnings-total": money(e.total_earnings),
+    "earnings-pending": money(e.pending_earnings),
+  };
+  for (const id of Object.keys(expected)) shown[id] = await text(page, id);
+  expect(shown, `Home of ${userId}`).toEqual(expected);
+  await page.locator('figure[aria-label="Your clicks and conversions over the last 30 days"] svg.recharts-surface').first().waitFor();
+  if (v.referrals.length)
+    expect(await rows(table(page, "Your referrals"))).toEqual(
+      v.referrals.map((r: any) => [r.referee, r.status === "converted" && !r.active ? "converted · inactive" : r.status, day(r.created_at)]),
+    );
+  else await page.getByText("No referrals yet — share your link to get the first one.").waitFor();
+  if (v.referred_by) expect(await text(page, "referred-by")).toBe(`You were invited by ${v.referred_by.username}.`);
+  else await page.getByRole("form", { name: "Who invited you?" }).waitFor();
+  return v;
+}
+
+/** Member Earnings against get_member_wallet and their commissions (list_commissions). */
+async function checkEarnings(page: Page, userId: string) {
+  const w = await wallet(userId);
+  const shown = {
+    pending: await text(page, "balance-pending"),
+    available: await text(page, "balance-available"),
+    paid: await text(page, "balance-paid"),
+    reversed: await text(page, "balance-reversed"),
+  };
+  expect(shown).toEqual({ pending: money(w.balances.pending), available: money(w.balances.available), paid: money(w.balances.paid), reversed: money(w.balances.reversed) });
+  if (w.upcoming.length)
+    expect(await text(page, "upcoming")).toBe(
+      `Becomes available: ${w.upcoming.map((u: { amount_cents: number; available_at: string }) => `${money(u.amount_cents)} on ${day(u.available_at)}`).join(" · ")}`,
+    );
+  else expect(await page.getByTestId("upcoming").count()).toBe(0);
+  const button = page.getByRole("button", { name: `Request payout of ${money(Math.max(w.payout.available_cents, 0))}` });
+  expect(await button.isDisabled()).toBe(!w.payout.can_request);
+  if (!w.payout.can_request)
+    expect(await text(page, "payout-reason")).toBe(`${w.payout.reason}${w.payout.reason === "Below the minimum payout" ? ` of ${money(w.payout.min_payout_cents)}` : ""}`);
+  if (w.payouts.length)
+    expect(await rows(table(page, "Payout history"))).toEqual(
+      w.payouts.map((o: any) => [day(o.requested_at), money(o.amount_cents), o.status]),
+    );
+  const commissions = await listCommissions({ member: userId, limit: 20 });
+  if (commissions.rows.length)
+    expect(await rows(table(page, "Your commissions"))).toEqual(
+      commissions.rows.map((c: any) => [
+        day(c.created_at), c.kind === "clawback" ? "refund" : String(c.level), c.rate_bp ? percent(c.rate_bp) : "flat", money(c.amount_cents - c.reversed_cents), c.status,
+      ]),
+    );
+  expect(await page.getByRole("link", { name: "Next page →" }).count()).toBe(commissions.next ? 1 : 0);
+  return { w, commissions };
+}
+
+/** Member Rewards against get_member_wallet. */
+async function checkRewards(page: Page, userId: string) {
+  const w = await wallet(userId);
+  expect(await text(page, "points-balance")).toBe(String(w.points.balance));
+  for (const i of w.items) {
+    const form = page.getByRole("form", { name: `Redeem ${i.name}` });
+    expect(await form.textContent()).toContain(`${i.cost_points} points`);
+    expect(await form.getByRole("button", { name: "Redeem" }).isDisabled(), i.name).toBe(w.points.balance < i.cost_points);
+  }
+  if (w.redemptions.length)
+    expect(await rows(table(page, "Your rewards"))).toEqual(
+      w.redemptions.map((r: any) => [day(r.created_at), r.item, r.status, r.result?.promo_code ?? r.error ?? "—"]),
+    );
+  if (w.points.history.length)
+    expect(await rows(table(page, "Points history"))).toEqual(
+      w.points.history.map((h: any) => [day(h.created_at), `${h.points > 0 ? "+" : ""}${h.points}`, h.memo ?? (h.type ?? "").toLowerCase().replace(/_/g, " ")]),
+    );
+  return w;
+}
+
+describe.each(WIDTHS)("the member app at %i px", (width) => {
+  it("view as a member from the landing page; Home, Earnings and Rewards match the database", async () => {
+    const page = await open(width);
+    await visit(page, base);
     await page.getByText("Demo mode", { exact: true }).waitFor();
-    await page.getByRole("button", { name: "View as member Alex" }).click();
-    await page.waitForURL("**/experiences/exp_referlydemo");
+    await shot(page, "landing");
+    await page.getByRole("button", { name: "View as member Sam" }).click();
+    await page.waitForURL(`**/experiences/${DEMO_EXPERIENCE_ID}`);
+    await checkLayout(page);
+    await expectSections(page, `/experiences/${DEMO_EXPERIENCE_ID}`, [["Home", ""], ["Earnings", "/earnings"], ["Rewards", "/rewards"]]);
+    await checkHome(page, SAM.id);
+    await shot(page, "member-home");
 
-    expect(await text(page, "referral-code")).toBe("ALEX");
-    expect(await text(page, "funnel-conversions")).toBe("0");
-    expect(await text(page, "earnings-pending")).toBe("$0.00");
+    await nav(page, "Earnings", `/experiences/${DEMO_EXPERIENCE_ID}/earnings`);
+    await page.getByTestId("balance-pending").waitFor();
+    const { commissions } = await checkEarnings(page, SAM.id);
+    await shot(page, "member-earnings");
+    if (commissions.next) {
+      await page.getByRole("link", { name: "Next page →" }).click();
+      await page.waitForURL((u) => u.searchParams.get("after") === commissions.next);
+      const next = await listCommissions({ member: SAM.id, limit: 20, after: commissions.next });
+      expect((await rows(table(page, "Your commissions"))).length).toBe(next.rows.length);
+      await checkLayout(page);
+    }
+
+    await nav(page, "Rewards", `/experiences/${DEMO_EXPERIENCE_ID}/rewards`);
+    await page.getByTestId("points-balance").waitFor();
+    await checkRewards(page, SAM.id);
+    await shot(page, "member-rewards");
+  }, 60_000);
+
+  it("copies the link, a purchase through it converts: +1 click, signup, conversion and active referral, +$10.00 (20% of $49.99), +points", async () => {
+    await expectDefaultRate();
+    const member = ALEX;
+    const page = await open(width, member);
+    await visit(page, HOME);
+    const view = await checkHome(page, member.id);
+    const w = await wallet(member.id);
+    const firstPaymentPoints = (await program()).points_first_payment;
 
     await page.getByRole("button", { name: "Copy link" }).click();
     await page.getByRole("button", { name: "Copied!" }).waitFor();
     const copied = await page.evaluate(() => navigator.clipboard.readText());
-    expect(copied).toBe(`${base}/r/ALEX`);
+    expect(copied).toBe(`${base}/r/${view.code}`);
     expect(await text(page, "referral-link")).toBe(copied);
+    // share: the phone's share sheet, or links to X and WhatsApp carrying the link
+    const share = page.getByRole("link", { name: "Share on X" });
+    if (await share.count()) expect(await share.getAttribute("href")).toContain(encodeURIComponent(copied));
+    else await page.getByRole("button", { name: "Share" }).waitFor();
 
-    // follow the link: click recorded, redirected to the (demo) Whop checkout
+    // follow it: the click is recorded, the (demo) Whop checkout opens; pay
     await page.goto(copied);
-    await page.waitForURL("**/demo/checkout/ch_*");
-    expect(await text(page, "checkout-code")).toBe("ALEX");
-    await page.getByRole("textbox").fill("Jamie Buyer");
+    await page.waitForURL("**/demo/checkout/**");
+    expect(await text(page, "checkout-code")).toBe(view.code);
+    const buyer = `Jamie ${randomUUID().slice(0, 6)}`;
+    await page.getByRole("textbox").fill(buyer);
     await page.getByRole("button", { name: /Simulate purchase/ }).click();
-    await page.getByText("Jamie Buyer paid $49.99").waitFor();
-
+    await page.getByText(`${buyer} paid $49.99`).waitFor();
+    await checkLayout(page);
     await page.getByRole("link", { name: /Back to the referral dashboard/ }).click();
-    await page.waitForURL("**/experiences/exp_referlydemo");
-    expect(await text(page, "funnel-clicks")).toBe("1");
-    expect(await text(page, "funnel-signups")).toBe("1");
-    expect(await text(page, "funnel-conversions")).toBe("1");
-    // 20% of $49.99 = 999.8 cents → $10.00
-    expect(await text(page, "earnings-pending")).toBe("$10.00");
-    expect(await text(page, "earnings-total")).toBe("$10.00");
-    expect(await text(page, "earnings-paid")).toBe("$0.00");
-    const row = page.getByRole("row").filter({ hasText: "jamiebuyer" });
-    await expect(row.getByText("converted").count()).resolves.toBe(1);
-    await page.screenshot({ path: "test-results/member-view.png", fullPage: true });
-  });
+    await page.waitForURL(`**/experiences/${DEMO_EXPERIENCE_ID}`);
 
-  it("'who invited you?' refuses the member's own code and records a real referrer", async () => {
-    const page = await newPage();
-    await page.goto(base);
-    await page.getByRole("button", { name: "View as member Sam" }).click();
-    await page.waitForURL("**/experiences/exp_referlydemo");
+    const e0 = view.earnings.find((x: { currency: string }) => x.currency === "USD") ?? { total_earnings: 0, pending_earnings: 0 };
+    await shows(page, "funnel-conversions", String(view.funnel.conversions + 1));
+    expect({
+      clicks: await text(page, "funnel-clicks"),
+      signups: await text(page, "funnel-signups"),
+      active: await text(page, "funnel-active"),
+      month: await text(page, "earned-month"),
+      total: await text(page, "earnings-total"),
+      pending: await text(page, "earnings-pending"),
+    }).toEqual({
+      clicks: String(view.funnel.clicks + 1),
+      signups: String(view.funnel.signups + 1),
+      active: String(view.funnel.active_referrals + 1),
+      month: money(view.this_month_cents + 1000),
+      total: money(e0.total_earnings + 1000),
+      pending: money(e0.pending_earnings + 1000),
+    });
+    const username = buyer.toLowerCase().replace(/[^a-z0-9]+/g, "");
+    const row = table(page, "Your referrals").getByRole("row").filter({ hasText: username });
+    expect(await row.getByText("converted", { exact: true }).count()).toBe(1);
+    await checkHome(page, member.id);
+    await checkLayout(page);
+
+    // Earnings: $10.00 more pending, with the day it becomes available
+    await nav(page, "Earnings", `/experiences/${DEMO_EXPERIENCE_ID}/earnings`);
+    await page.getByTestId("balance-pending").waitFor();
+    expect(await text(page, "balance-pending")).toBe(money(w.balances.pending + 1000));
+    expect(await text(page, "balance-available")).toBe(money(w.balances.available));
+    const c = await commissionOfBuyer(username);
+    expect(await text(page, "upcoming")).toContain(`$10.00 on ${day(c.available_at)}`);
+    expect((await rows(table(page, "Your commissions")))[0]).toEqual([day(c.created_at), "1", "20%", "$10.00", "pending"]);
+    await checkEarnings(page, member.id);
+
+    // Rewards: the first-payment points
+    await nav(page, "Rewards", `/experiences/${DEMO_EXPERIENCE_ID}/rewards`);
+    await page.getByTestId("points-balance").waitFor();
+    expect(await text(page, "points-balance")).toBe(String(w.points.balance + firstPaymentPoints));
+    expect((await rows(table(page, "Points history")))[0].slice(0, 2)).toEqual([day(new Date().toISOString()), `+${firstPaymentPoints}`]);
+    await checkRewards(page, member.id);
+  }, 90_000);
+
+  it("redeems points for a reward and gets a Whop promo code", async () => {
+    const member = SAM;
+    const points = (await wallet(member.id)).points.balance;
+    // the creator grants the 500 points the reward costs, from the member's page
+    const creator = await open(width, CASEY);
+    await visit(creator, `${DASH}/members/${member.id}`);
+    const grant = creator.getByRole("form", { name: "Grant points" });
+    await grant.getByLabel("Points", { exact: true }).fill("500");
+    await grant.getByLabel("Reason", { exact: true }).fill("For the redemption test");
+    await grant.getByRole("button", { name: "Grant points" }).click();
+    await says(grant, new RegExp(`now has ${points + 500} points\\.$`));
+
+    const page = await open(width, member);
+    await visit(page, `${HOME}/rewards`);
+    expect(await text(page, "points-balance")).toBe(String(points + 500));
+    const redeem = page.getByRole("form", { name: "Redeem One month free" });
+    expect(await redeem.textContent()).toContain("500 points");
+    await redeem.getByRole("button", { name: "Redeem" }).click();
+    await says(redeem, /^Redeemed! Your code: RF[0-9A-F]{10}$/);
+    const promo = /RF[0-9A-F]{10}/.exec((await redeem.getByRole("status").textContent())!)![0];
+    await page.reload();
+    expect(await text(page, "points-balance")).toBe(String(points));
+    expect((await rows(table(page, "Your rewards")))[0]).toEqual([day(new Date().toISOString()), "One month free", "granted", promo]);
+    expect((await rows(table(page, "Points history")))[0].slice(0, 2)).toEqual([day(new Date().toISOString()), "-500"]);
+    expect(await page.getByRole("form", { name: "Redeem One month free" }).getByRole("button", { name: "Redeem" }).isDisabled()).toBe(points < 500);
+    await checkRewards(page, member.id);
+    await checkLayout(page);
+  }, 60_000);
+});
+
+describe("the member's one-time forms", () => {
+  it("'who invited you?' refuses the member's own code and an unknown one, and records a real referrer", async () => {
+    // a member with no referrer and no payment yet, and someone else to name
+    const candidates = [SAM, ALEX, CASEY];
+    let claimant: (typeof candidates)[number] | undefined;
+    for (const u of candidates) {
+      const [r] = await sql(
+        `select (exists (select 1 from public.referrals where company_id = $1 and referee_user_id = $2)
+              or exists (select 1 from public.payments where company_id = $1 and user_id = $2)) as taken`,
+        [COMPANY, u.id],
+      );
+      if (!r.taken) {
+        claimant = u;
+        break;
+      }
+    }
+    expect(claimant, "every demo identity already has a referrer: this test needs a fresh demo member").toBeTruthy();
+    const referrer = candidates.find((u) => u !== claimant)!;
+    const page = await open(1100, claimant);
+    await visit(page, HOME);
     const form = page.getByRole("form", { name: "Who invited you?" });
+    const own = await codeOf(claimant!.id);
 
-    await form.getByRole("textbox").fill("sam");
+    await form.getByRole("textbox").fill(own.toLowerCase());
     await form.getByRole("button", { name: "Save" }).click();
-    await form.getByRole("alert").filter({ hasText: "You can't use your own referral code" }).waitFor();
+    await says(form, "You can't use your own referral code", "alert");
+    expect(await form.getByRole("textbox").inputValue()).toBe(own.toLowerCase());
 
     await form.getByRole("textbox").fill("NOSUCHCODE");
     await form.getByRole("button", { name: "Save" }).click();
-    await form.getByRole("alert").filter({ hasText: 'No referral code "NOSUCHCODE" in this community' }).waitFor();
+    await says(form, 'No referral code "NOSUCHCODE" in this community', "alert");
 
-    await form.getByRole("textbox").fill("alex");
+    await form.getByRole("textbox").fill((await codeOf(referrer.id)).toLowerCase());
     await form.getByRole("button", { name: "Save" }).click();
     await page.getByTestId("referred-by").waitFor();
-    expect(await text(page, "referred-by")).toBe("You were invited by alex.");
+    expect(await text(page, "referred-by")).toBe(`You were invited by ${referrer.username}.`);
+    const [r] = await sql(`select referrer_user_id, source, status from public.referrals where company_id = $1 and referee_user_id = $2`, [COMPANY, claimant!.id]);
+    expect(r).toEqual({ referrer_user_id: referrer.id, source: "claim", status: "pending" });
   });
 
-  it("creator sees the totals, gets a visible error for a bad rate, and saves settings", async () => {
-    const page = await newPage();
-    await page.goto(base);
-    await page.getByRole("button", { name: "View as creator" }).click();
-    await page.waitForURL("**/dashboard/biz_referlydemo");
-    // seeded Jordan ($49.99 via Sam) + Jamie ($49.99 via Alex) from the first test
-    expect(await text(page, "total-conversions")).toBe("2");
-    expect(await text(page, "total-revenue")).toBe("$99.98");
-    expect(await text(page, "total-owed")).toBe("$20.00");
-
-    const form = page.getByRole("form", { name: "Program settings" });
-    const percent = form.locator('input[name="commission_percent"]');
-    expect(await percent.inputValue()).toBe("20");
-    await percent.fill("150");
-    await form.getByRole("button", { name: "Save settings" }).click();
-    await form.getByText("Commission must be a percent from 0 to 100, at most 2 decimals").waitFor();
-
-    await percent.fill("12.5");
-    await form.locator('input[name="hold_days"]').fill("7");
-    await form.getByRole("button", { name: "Save settings" }).click();
-    await form.getByText("Settings saved.").waitFor();
-    await page.reload();
-    expect(await form.locator('input[name="commission_percent"]').inputValue()).toBe("12.5");
-    expect(await form.locator('input[name="hold_days"]').inputValue()).toBe("7");
-    await page.screenshot({ path: "test-results/dashboard.png", fullPage: true });
-  });
-
-  it("a member requests a payout, the creator pays it through Whop, and the member sees it paid", async () => {
-    const sam = await newPage();
-    await sam.goto(base);
-    await sam.getByRole("button", { name: "View as member Sam" }).click();
-    await sam.waitForURL("**/experiences/exp_referlydemo");
-    // Jordan's seeded $49.99 payment is past its hold: $10.00 available
-    expect(await text(sam, "balance-available")).toBe("$10.00");
-    expect(await text(sam, "balance-paid")).toBe("$0.00");
-    await sam.getByRole("button", { name: "Request payout of $10.00" }).click();
-    await sam.getByText("Payout requested. The creator will review it.").waitFor();
-    await sam.reload();
-    expect(await text(sam, "payout-reason")).toBe("You have a payout in progress");
-
-    const casey = await newPage();
-    await casey.goto(base);
-    await casey.getByRole("button", { name: "View as creator" }).click();
-    await casey.waitForURL("**/dashboard/biz_referlydemo");
-    const queue = casey.getByRole("table", { name: "Payouts" });
-    const row = queue.getByRole("row").filter({ hasText: "sam" });
-    expect(await row.textContent()).toContain("$10.00");
-    await row.getByRole("button", { name: "Approve & pay" }).click();
-    // the row re-renders from the database: paid, with no buttons left
-    await queue.getByRole("row").filter({ hasText: "sam" }).getByText("completed").waitFor();
-    expect(await queue.getByRole("row").filter({ hasText: "sam" }).getByRole("button").count()).toBe(0);
-
-    await sam.reload();
-    expect(await text(sam, "balance-paid")).toBe("$10.00");
-    expect(await text(sam, "balance-available")).toBe("$0.00");
-    expect(await text(sam, "payout-reason")).toBe("Below the minimum payout of $10.00");
-  });
-
-  it("a member redeems points for a reward and gets a promo code", async () => {
-    const page = await newPage();
-    await page.goto(base);
-    await page.getByRole("button", { name: "View as member Sam" }).click();
-    await page.waitForURL("**/experiences/exp_referlydemo");
-    // 500 points for Jordan's first payment
-    expect(await text(page, "points-balance")).toBe("500");
-    await page.getByRole("form", { name: "Redeem One month free" }).getByRole("button", { name: "Redeem" }).click();
-    await page.getByText(/Redeemed! Your code: RF[0-9A-F]{10}/).waitFor();
-    await page.reload();
-    expect(await text(page, "points-balance")).toBe("0");
-    await expect(page.getByRole("form", { name: "Redeem Shout-out in the community" }).getByRole("button", { name: "Redeem" }).isDisabled()).resolves.toBe(true);
-    await page.screenshot({ path: "test-results/member-wallet.png", fullPage: true });
-  });
-
-  it("the creator grants points, the member redeems a custom reward, the creator fulfils it", async () => {
-    const casey = await newPage();
-    await casey.goto(base);
-    await casey.getByRole("button", { name: "View as creator" }).click();
-    await casey.waitForURL("**/dashboard/biz_referlydemo");
-    const grant = casey.getByRole("form", { name: "Grant points" });
-    await grant.getByLabel("Member").fill("sam");
-    await grant.getByLabel("Points").fill("lots");
-    await grant.getByLabel("Reason").fill("Great feedback");
-    await grant.getByRole("button", { name: "Grant" }).click();
-    await grant.getByRole("alert").filter({ hasText: "Points are a whole number, negative to deduct" }).waitFor();
-    await grant.getByLabel("Points").fill("200");
-    await grant.getByRole("button", { name: "Grant" }).click();
-    await grant.getByText("Done. sam now has 200 points.").waitFor().catch(async (e) => {
-      throw new Error(`${e}\n form says: ${await grant.textContent()}`);
-    });
-
-    const sam = await newPage();
-    await sam.goto(base);
-    await sam.getByRole("button", { name: "View as member Sam" }).click();
-    await sam.waitForURL("**/experiences/exp_referlydemo");
-    expect(await text(sam, "points-balance")).toBe("200");
-    await sam.getByRole("form", { name: "Redeem Shout-out in the community" }).getByRole("button", { name: "Redeem" }).click();
-    await sam.getByText("Redeemed! The creator will get in touch.").waitFor();
-
-    await casey.reload();
-    const fulfil = casey.getByRole("form", { name: "Fulfil Shout-out in the community for sam" });
-    await fulfil.getByRole("button", { name: "Mark fulfilled" }).click();
-    await expect.poll(() => fulfil.count()).toBe(0);
-    await sam.reload();
-    expect(await text(sam, "points-balance")).toBe("0");
-    await sam.getByText(/Shout-out in the community — granted/).waitFor();
-  });
-
-  it("a member picks a vanity code; a taken one is refused", async () => {
-    const page = await newPage();
-    await page.goto(base);
-    await page.getByRole("button", { name: "View as creator" }).click();
-    await page.waitForURL("**/dashboard/**");
-    await page.goto(`${base}/experiences/exp_referlydemo`);
+  it("a member picks a vanity code; a taken or malformed one is refused; the old link is gone", async () => {
+    const page = await open(1100, CASEY);
+    await visit(page, HOME);
+    const old = await codeOf(CASEY.id);
+    const taken = (await codeOf(SAM.id)).toLowerCase();
     const form = page.getByRole("form", { name: "Change your code" });
-    await form.getByLabel("New code").fill("sam");
+    await form.getByLabel("New code").fill(taken);
     await form.getByRole("button", { name: "Change code" }).click();
-    await form.getByRole("alert").filter({ hasText: "The code sam is taken" }).waitFor();
+    await says(form, `The code ${taken} is taken`, "alert");
     await form.getByLabel("New code").fill("no spaces");
     await form.getByRole("button", { name: "Change code" }).click();
-    await form.getByRole("alert").filter({ hasText: "A code is 3 to 32 letters, digits, - or _" }).waitFor();
-    await form.getByLabel("New code").fill("CASEY-VIP");
+    await says(form, "A code is 3 to 32 letters, digits, - or _", "alert");
+    const vanity = `CASEY-${randomUUID().slice(0, 4).toUpperCase()}`;
+    await form.getByLabel("New code").fill(vanity);
     await form.getByRole("button", { name: "Change code" }).click();
-    await form.getByText("Your code is now CASEY-VIP.").waitFor();
-    expect(await text(page, "referral-link")).toBe(`${base}/r/CASEY-VIP`);
-    const res = await page.request.get(`${base}/r/casey-vip`, { maxRedirects: 0 });
-    expect(res.status()).toBe(302);
+    await says(form, `Your code is now ${vanity}.`);
+    await shows(page, "referral-link", `${base}/r/${vanity}`);
+    expect(await text(page, "referral-code")).toBe(vanity);
+    expect((await page.request.get(`${base}/r/${vanity.toLowerCase()}`, { maxRedirects: 0 })).status()).toBe(302);
+    expect((await page.request.get(`${base}/r/${old}`, { maxRedirects: 0 })).status()).toBe(404);
   });
 
   it("a member cannot open the creator dashboard", async () => {
-    const page = await newPage();
-    await page.goto(base);
-    await page.getByRole("button", { name: "View as member Alex" }).click();
-    await page.waitForURL("**/experiences/**");
-    const res = await page.goto(`${base}/dashboard/biz_referlydemo`);
-    expect(res?.status()).toBe(403);
-    await page.getByText("You don't have access to this page").waitFor();
+    const page = await open(1100, ALEX);
+    for (const path of ["", "/members", `/members/${SAM.id}`, "/payouts", "/settings"]) {
+      const res = await page.goto(`${DASH}${path}`);
+      expect(res?.status(), path).toBe(403);
+      await page.getByText("You don't have access to this page").waitFor();
+    }
   });
 });

@@ -16,7 +16,8 @@ export default async function SettingsPage({ params }: { params: Promise<{ compa
   const program = await getProgram(companyId);
   const today = todayIn(program.timezone);
   const owed = (await getOverview(companyId, today, today)).owed_cents;
-  const zones = Intl.supportedValuesOf("timeZone");
+  // Intl's list has no "UTC", the default; offer it first, and the current zone if Intl lacks it
+  const zones = ["UTC", ...Intl.supportedValuesOf("timeZone").filter((z) => z !== "UTC")];
   return (
     <>
       <SetupChecklist companyId={companyId} program={program} owedCents={owed} />
