@@ -775,14 +775,21 @@ declare
   v_next text;
 begin
   if v_q is not null then
-    -- a search is a short list: username prefix or the exact code, at most 50
-    select array_agg(user_id) into v_ids from (
-      select user_id from public.users
-      where company_id = p_company_id and lower(username) like replace(replace(replace(lower(v_q), '\', '\\'), '%', '\%'), '_', '\_') || '%'
-        and exists (select 1 from public.referral_stats s where s.company_id = p_company_id and s.user_id = users.user_id)
-      union
-      select user_id from public.referral_codes where lower(code) = lower(v_q) and company_id = p_company_id
-      limit 50) x;
+    -- a search is a short list: the exact code, then the first 50 usernames with this
+    -- prefix in index order (bounded however many match; EXECUTE so the prefix uses the index)
+    execute $q$
+      select array_agg(user_id order by k, name) from (
+        select user_id, min(k) as k, min(name) as name from (
+          (select c.user_id, 0 as k, '' as name from public.referral_codes c
+           where c.company_id = $1 and lower(c.code) = lower($2))
+          union all
+          (select u.user_id, 1, lower(u.username) from public.users u
+           where u.company_id = $1 and lower(u.username) like $3
+             and exists (select 1 from public.referral_stats s where s.company_id = $1 and s.user_id = u.user_id)
+           order by lower(u.username) limit 50)) m
+        group by user_id order by min(k), min(name) limit 50) x $q$
+    into v_ids
+    using p_company_id, v_q, replace(replace(replace(lower(v_q), '\', '\\'), '%', '\%'), '_', '\_') || '%';
     return jsonb_build_object('rows', public.member_rows(p_company_id, coalesce(v_ids, '{}')), 'next', null);
   end if;
   if v_sort in ('conversions', 'clicks', 'signups', 'active_referrals') then
