@@ -34,8 +34,7 @@ import { basisPointsToPercent, centsToDecimal } from "../money";
 import { PayoutQuery, listPayouts, type PayoutRow } from "../payouts";
 import { getProgram } from "../programs";
 import { ReferralQuery, listReferrals, type ReferralRow } from "../referrals";
-import { whop } from "../whop/client";
-import { viewerUserId } from "../whop/viewer";
+import { companyAdminAccess } from "../whop/viewer";
 
 export const DATASETS = ["referrals", "commissions", "payouts", "members"] as const;
 export type Dataset = (typeof DATASETS)[number];
@@ -382,9 +381,11 @@ export async function exportAccess(
   companyId: string,
   headers: Headers,
 ): Promise<{ ok: true; userId: string } | { ok: false; status: 401 | 403; message: string }> {
-  const userId = await viewerUserId(headers);
-  if (!userId) return { ok: false, status: 401, message: "Open this app inside Whop to export." };
-  const access = await whop().users.checkAccess(companyId, { id: userId });
-  if (access.access_level !== "admin") return { ok: false, status: 403, message: "Only the company's admins can export." };
-  return { ok: true, userId };
+  const access = await companyAdminAccess(companyId, headers);
+  if (access.status !== 200) {
+    return access.status === 401
+      ? { ok: false, status: 401, message: "Open this app inside Whop to export." }
+      : { ok: false, status: 403, message: "Only the company's admins can export." };
+  }
+  return { ok: true, userId: access.userId };
 }

@@ -45,9 +45,22 @@ export const requireExperienceViewer = cache(async (experienceId: string): Promi
  * request (the layout and the page both ask).
  */
 export const requireCompanyAdmin = cache(async (companyId: string): Promise<Viewer> => {
-  const userId = await viewerUserId();
-  if (!userId) unauthorized();
-  const access = await whop().users.checkAccess(companyId, { id: userId });
-  if (access.access_level !== "admin") forbidden();
-  return { userId, companyId, accessLevel: "admin" };
+  const access = await companyAdminAccess(companyId);
+  if (access.status !== 200) return access.status === 401 ? unauthorized() : forbidden();
+  return { userId: access.userId, companyId, accessLevel: "admin" };
 });
+
+/**
+ * Whether the request's viewer is an admin of `companyId` (users.checkAccess): status 200
+ * with their user id, 401 without a valid Whop user token, 403 otherwise. Pages use
+ * requireCompanyAdmin; route handlers answer the status themselves.
+ */
+export async function companyAdminAccess(
+  companyId: string,
+  h?: Headers,
+): Promise<{ status: 200; userId: string } | { status: 401 | 403 }> {
+  const userId = await viewerUserId(h);
+  if (!userId) return { status: 401 };
+  const access = await whop().users.checkAccess(companyId, { id: userId });
+  return access.access_level === "admin" ? { status: 200, userId } : { status: 403 };
+}

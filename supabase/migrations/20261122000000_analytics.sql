@@ -842,6 +842,21 @@ language sql stable security definer set search_path = '' as $$
   end
 $$;
 
+-- Creator grants (p_delta > 0) or deducts (< 0) points by hand with a reason (ADMIN_GRANT),
+-- as in the money-lifecycle migration, now finding the member with resolve_member (one rule
+-- for "a user id or a username" everywhere). RL404 unknown member; RL400 no reason, zero, or
+-- a deduction below zero. Returns the new balance.
+create or replace function public.grant_points(p_company_id text, p_member text, p_delta bigint, p_reason text) returns bigint
+language plpgsql security definer set search_path = '' as $$
+declare v_user text;
+begin
+  if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
+  if p_delta = 0 then raise exception 'Grant or deduct at least one point' using errcode = 'RL400'; end if;
+  v_user := public.resolve_member(p_company_id, p_member);
+  if v_user is null then raise exception 'No member "%" in this community', trim(p_member) using errcode = 'RL404'; end if;
+  return public.add_points(p_company_id, v_user, p_delta, 'ADMIN_GRANT', 'admin', gen_random_uuid()::text, p_reason);
+end $$;
+
 -- Referrals of a company. p_filter: {status, member (referrer: user id or username),
 -- sort (created | converted; default created), dir, after, limit ≤ 50}.
 -- Returns {rows:[{id, referrer, referrer_user_id, referee, referee_user_id, status, active,
