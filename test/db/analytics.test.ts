@@ -1677,3 +1677,67 @@ describe("list cursors", () => {
     expect(answers).toEqual(cases.map(([fn, filter]) => `${fn} ${JSON.stringify(filter)} → DomainError 400`));
   });
 });
+
+// ── 7. active referrers (referrer_gaps) ─────────────────────────────────────
+
+describe("active referrers: the gaps rollup", () => {
+  it("random conversions added and taken back on member-days: every range's count equals a distinct count over member_daily", async () => {
+    const company = ids().company;
+    // a deterministic pseudo-random walk (no Math.random: a failure must replay)
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const held = new Map<string, number>(); // "user day" → conversions
+    const day = (i: number) => `2026-10-${String(i + 1).padStart(2, "0")}`;
+    for (let step = 0; step < 300; step++) {
+      const key = `m${rnd(6)} ${rnd(20)}`;
+      const now = held.get(key) ?? 0;
+      const delta = now > 0 && rnd(3) === 0 ? -1 : rnd(2) + 1; // sometimes 2 at once (a day of two conversions)
+      held.set(key, now + delta);
+      const [user, d] = key.split(" ");
+      await sql.query(`select public.bump_daily($1, $2, $3::date, 0, 0, $4, 0, 0, 0)`, [company, user, day(Number(d)), delta]);
+    }
+    const [{ drift }] = await rows<{ drift: string }>(
+      `select count(*)::text as drift from (
+         (select day, prev_day, n from public.referrer_gaps where company_id = $1
+          except select day, prev_day, n from public.analytics_expected_referrer_gaps($1))
+         union all
+         (select day, prev_day, n from public.analytics_expected_referrer_gaps($1)
+          except select day, prev_day, n from public.referrer_gaps where company_id = $1)) x`,
+      [company],
+    );
+    expect(drift).toBe("0");
+    const [{ mismatches, ranges }] = await rows<{ mismatches: string; ranges: string }>(
+      `select count(*) filter (where public.active_referrers($1, a::date, b::date) <> (
+                select count(distinct user_id) from public.member_daily
+                where company_id = $1 and day between a::date and b::date and conversions > 0)
+              )::text as mismatches,
+              count(*)::text as ranges
+       from generate_series('2026-09-30'::date, '2026-10-21', '1 day') a,
+            generate_series('2026-09-30'::date, '2026-10-21', '1 day') b where b >= a`,
+      [company],
+    );
+    expect(ranges).toBe(String((22 * 23) / 2));
+    expect(mismatches).toBe("0");
+    // members who converted at all in October, by the walk's own bookkeeping
+    const active = new Set([...held].filter(([, n]) => n > 0).map(([k]) => k.split(" ")[0]));
+    const [{ n }] = await rows<{ n: string }>(`select public.active_referrers($1, '2026-10-01', '2026-10-31')::text as n`, [company]);
+    expect(Number(n)).toBe(active.size);
+    expect(active.size).toBeGreaterThan(1);
+  });
+
+  it("check_analytics sees a wrong gap row and rebuild_analytics restores it", async () => {
+    const t = ids();
+    const code = await codeOf(t.company, t.referrer, "gaps");
+    expect((await buy(t.company, t.referee, "gapbuyer", 100, { referral_code: code })).outcome).toBe("commission_created");
+    await expectConsistent(t.company);
+    expect((await overview(t.company, "2020-01-01", "2022-12-31")).kpis.current.active_referrers).toBe(0);
+    await sql.query(`update public.referrer_gaps set n = n + 1 where company_id = $1`, [t.company]);
+    const c = await check(t.company);
+    expect(c.ok).toBe(false);
+    expect(c.differences.map((d: Json) => d.table)).toEqual(["referrer_gaps", "referrer_gaps"]);
+    await rebuild(t.company);
+    await expectConsistent(t.company, "after the rebuild");
+    const [{ today }] = await rows<{ today: string }>(`select (now() at time zone 'UTC')::date::text as today`);
+    expect((await overview(t.company, today, today)).kpis.current.active_referrers).toBe(1);
+  });
+});
