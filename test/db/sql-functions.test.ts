@@ -701,7 +701,7 @@ describe("security", () => {
          'public.process_webhook_event(text,text,text,jsonb)',
          'public.get_member_view(text,text,text,text)',
          'public.claim_referral(text,text,text,text)',
-         'public.record_click(text,text,text,text,text,boolean)',
+         'public.record_click(text,text,text,text,text,boolean,text,text,text)',
          'public.get_user_referral_earnings(text,text)']) f`,
     );
     expect(r.filter((x) => !x.ok)).toEqual([]);

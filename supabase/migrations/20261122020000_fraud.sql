@@ -1,0 +1,831 @@
+-- Referly: fraud checks (issue 7; DESIGN.md "Fraud", "The conversion pipeline" step 3,
+-- "Canonical statuses"; seed 001 `fraud_checks`).
+--
+-- At a referral's conversion (its first payment) eight signals are checked in the payment's
+-- transaction, each stored as a fraud_checks row with its weight and the evidence; the
+-- referral gets the capped sum of the flagged weights as fraud_score and a fraud_status:
+--   clear    nothing flagged, or the referrer is trusted (the allow-list), or fraud_mode off
+--   flagged  something flagged below fraud_hold_score (or fraud_mode 'flag'): money proceeds,
+--            the referral shows in the review queue
+--   held     score ≥ fraud_hold_score in fraud_mode 'hold': every commission of the referral,
+--            at every level and on every later renewal, is on_hold and its points are withheld
+--   approved / rejected   a creator's decision (decide_referral).
+-- Evidence never holds a raw IP, email or card: the app hashes IPs and devices with a keyed
+-- HMAC before they reach SQL (lib/fraud), and hands each payment's signals in
+-- p_data.referly_signals {email (normalised), email_disposable, method_hash, card_brand,
+-- card_last4}, which is not stored in webhook_events.payload.
+
+create schema if not exists extensions;
+-- levenshtein() for "very similar" emails (a trusted contrib extension; Supabase ships it)
+create extension if not exists fuzzystrmatch with schema extensions;
+
+-- ── Tables ──────────────────────────────────────────────────────────────────
+
+-- The eight signals and their default weights (issue 7 "Decision").
+create function public.fraud_default_weights() returns jsonb
+language sql immutable set search_path = '' as $$
+  select '{"self_referral": 60, "email_duplicate": 60, "ring": 60, "ip_duplicate": 30, "device_duplicate": 30,
+           "velocity_limit": 30, "disposable_email": 20, "fast_conversion": 20}'::jsonb
+$$;
+
+-- A weights override: only known signals, each an integer 0–100.
+create function public.fraud_weights_valid(p jsonb) returns boolean
+language sql immutable set search_path = '' as $$
+  select jsonb_typeof(p) = 'object' and not exists (
+    select 1 from jsonb_each(p) e
+    where not (public.fraud_default_weights() ? e.key)
+       or jsonb_typeof(e.value) <> 'number' or e.value::text !~ '^\d{1,3}$' or e.value::text::integer > 100)
+$$;
+
+alter table public.programs
+  add column fraud_mode text not null default 'hold' check (fraud_mode in ('off', 'flag', 'hold')),
+  add column fraud_hold_score integer not null default 50 check (fraud_hold_score between 1 and 100),
+  add column fraud_velocity_hour integer not null default 5 check (fraud_velocity_hour between 1 and 100000),
+  add column fraud_velocity_day integer not null default 20 check (fraud_velocity_day between 1 and 100000),
+  add column fraud_min_seconds integer not null default 10 check (fraud_min_seconds between 0 and 86400),
+  -- per-signal weights overriding fraud_default_weights()
+  add column fraud_weights jsonb not null default '{}' check (public.fraud_weights_valid(fraud_weights));
+
+-- The allow-list: a trusted member's referrals are checked but never held.
+alter table public.users
+  add column email_normalized text check (email_normalized is null or length(email_normalized) <= 320),
+  add column fraud_trusted_at timestamptz,
+  add column fraud_trusted_by text;
+
+alter table public.referral_clicks
+  add column ip_hash text check (ip_hash ~ '^[0-9a-f]{64}$'),
+  add column ip_prefix_hash text check (ip_prefix_hash ~ '^[0-9a-f]{64}$'),
+  add column device_hash text check (device_hash ~ '^[0-9a-f]{64}$');
+
+-- keyed hash of card brand + last4 + billing postal code
+alter table public.payments add column method_hash text check (method_hash ~ '^[0-9a-f]{64}$');
+create index payments_method_idx on public.payments (company_id, method_hash) where method_hash is not null;
+
+alter table public.referrals
+  add column fraud_score integer not null default 0 check (fraud_score between 0 and 100),
+  add column fraud_status text not null default 'clear'
+    check (fraud_status in ('clear', 'flagged', 'held', 'approved', 'rejected')),
+  add column fraud_decided_at timestamptz,
+  add column fraud_decided_by text,
+  add column fraud_reason text;
+-- the review queue (open items by score) and any decided status
+create index referrals_fraud_open_idx on public.referrals (company_id, fraud_score desc, id desc)
+  where fraud_status in ('flagged', 'held');
+create index referrals_fraud_status_idx on public.referrals (company_id, fraud_status, fraud_score desc, id desc)
+  where fraud_status <> 'clear';
+-- a referrer's history in the queue
+create index referrals_referrer_fraud_idx on public.referrals (company_id, referrer_user_id, fraud_status)
+  where fraud_status <> 'clear';
+-- velocity: a referrer's conversions in the last hour / day
+create index referrals_referrer_converted_idx on public.referrals (company_id, referrer_user_id, converted_at)
+  where converted_at is not null;
+
+-- seed 001 fraud_checks: one row per signal checked at a referral's conversion
+create table public.fraud_checks (
+  id uuid primary key default gen_random_uuid(),
+  company_id text not null references public.programs(company_id),
+  referral_id uuid not null references public.referrals(id),
+  check_type text not null check (check_type in ('self_referral', 'ip_duplicate', 'device_duplicate', 'email_duplicate',
+    'disposable_email', 'velocity_limit', 'fast_conversion', 'ring')),
+  flagged boolean not null,
+  weight integer not null check (weight between 0 and 100),
+  -- what matched, in structured form (lib/fraud words it); never a raw IP, email or card
+  details jsonb not null default '{}',
+  created_at timestamptz not null default now(),
+  unique (referral_id, check_type)
+);
+alter table public.fraud_checks enable row level security;
+
+-- Where a member has been seen: keyed hashes of their IP, IP prefix (/24, /48) and device,
+-- from the member app and from the click that brought them in.
+create table public.member_sightings (
+  company_id text not null,
+  user_id text not null,
+  kind text not null check (kind in ('ip', 'ip_prefix', 'device')),
+  hash text not null check (hash ~ '^[0-9a-f]{64}$'),
+  source text not null check (source in ('member_app', 'own_click')),
+  first_seen_at timestamptz not null default now(),
+  last_seen_at timestamptz not null default now(),
+  primary key (company_id, kind, hash, user_id)
+);
+alter table public.member_sightings enable row level security;
+
+-- who decided: the deciding admin's Whop user id on ledger rows written for them
+alter table public.transactions add column actor_user_id text;
+
+-- ── Sightings ───────────────────────────────────────────────────────────────
+
+-- Remember that p_user_id was seen with these hashes (any may be null). A sighting already
+-- recorded within the hour is not written again, so member-app page views stay reads.
+create function public.record_sighting(p_company_id text, p_user_id text, p_source text,
+  p_ip_hash text, p_ip_prefix_hash text, p_device_hash text) returns void
+language plpgsql security definer set search_path = '' as $$
+declare s record;
+begin
+  for s in select * from (values ('ip', p_ip_hash), ('ip_prefix', p_ip_prefix_hash), ('device', p_device_hash)) v(kind, hash)
+           where hash is not null loop
+    if exists (select 1 from public.member_sightings where company_id = p_company_id and kind = s.kind and hash = s.hash
+               and user_id = p_user_id and last_seen_at > now() - interval '1 hour') then
+      continue;
+    end if;
+    insert into public.member_sightings (company_id, user_id, kind, hash, source)
+    values (p_company_id, p_user_id, s.kind, s.hash, p_source)
+    on conflict (company_id, kind, hash, user_id) do update set last_seen_at = now();
+  end loop;
+end $$;
+
+-- A member opened the member app (lib/fraud records it from the request headers).
+create function public.record_member_visit(p_company_id text, p_user_id text,
+  p_ip_hash text, p_ip_prefix_hash text, p_device_hash text) returns void
+language sql security definer set search_path = '' as $$
+  select public.record_sighting(p_company_id, p_user_id, 'member_app', p_ip_hash, p_ip_prefix_hash, p_device_hash)
+$$;
+
+-- record_click as in the core migration, plus the visitor's keyed IP, IP-prefix and device
+-- hashes (null when the request gave none). Returns {found:false} for an unknown or
+-- inactive code, else {found, click_id, counted, company_id, code, plan_id, landing_url}.
+drop function public.record_click(text, text, text, text, text, boolean);
+create function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
+  p_referrer_url text, p_country text, p_is_bot boolean,
+  p_ip_hash text default null, p_ip_prefix_hash text default null, p_device_hash text default null) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_code record;
+  v_counted boolean;
+  v_click_id uuid;
+begin
+  select c.id, c.company_id, c.code, p.plan_id, p.landing_url into v_code
+  from public.referral_codes c
+  join public.programs p on p.company_id = c.company_id
+  where lower(c.code) = lower(p_code) and c.is_active and p.is_active;
+  if not found then return jsonb_build_object('found', false); end if;
+  perform pg_advisory_xact_lock(hashtextextended(v_code.id::text || p_visitor_hash, 0));
+  v_counted := not p_is_bot and not exists (
+    select 1 from public.referral_clicks
+    where code_id = v_code.id and visitor_hash = p_visitor_hash and counted
+      and created_at > now() - interval '1 hour');
+  insert into public.referral_clicks (company_id, code_id, visitor_hash, user_agent, referrer_url, country, is_bot, counted,
+    ip_hash, ip_prefix_hash, device_hash)
+  values (v_code.company_id, v_code.id, p_visitor_hash, left(p_user_agent, 512), left(p_referrer_url, 2048),
+          left(p_country, 2), p_is_bot, v_counted, p_ip_hash, p_ip_prefix_hash, p_device_hash)
+  returning id into v_click_id;
+  return jsonb_build_object('found', true, 'click_id', v_click_id, 'counted', v_counted,
+    'company_id', v_code.company_id, 'code', v_code.code,
+    'plan_id', v_code.plan_id, 'landing_url', v_code.landing_url);
+end $$;
+
+-- ── The checks ──────────────────────────────────────────────────────────────
+
+-- The weight of a signal in this program (its override, else the default).
+create function public.fraud_weight(p_program public.programs, p_check text) returns integer
+language sql immutable set search_path = '' as $$
+  select coalesce((p_program.fraud_weights->>p_check)::integer, (public.fraud_default_weights()->>p_check)::integer)
+$$;
+
+-- Run the eight checks of a referral at its conversion and decide (DESIGN.md "Fraud"):
+--   self_referral     the referee is in the referrer's chain, or this payment's method hash
+--                     (card brand + last4 + billing postal code) equals one of a chain
+--                     member's own payments in this company
+--   ip_duplicate      the attributing click's IP hash was seen for the referrer (member app,
+--                     or the click that brought them in); the same /24 or /48 alone is noted,
+--                     not flagged
+--   device_duplicate  the same with the device hash
+--   email_duplicate   the referee's normalised email equals the referrer's, or is within
+--                     Levenshtein distance 2 of it (both at least 6 characters)
+--   disposable_email  the app found the referee's email domain in a throwaway list (mailchecker)
+--   velocity_limit    the referrer has more conversions than fraud_velocity_hour in the last
+--                     hour or fraud_velocity_day in the last day (this one included)
+--   fast_conversion   click to this payment in under fraud_min_seconds
+--   ring              the referee is in the referrer's chain through any referral, cancelled
+--                     ones included (A referred B, B now refers A), at any level
+-- Score = least(100, Σ weights of flagged checks). Status: trusted referrer → clear; mode
+-- 'hold' and score ≥ fraud_hold_score → held; anything flagged → flagged; else clear.
+-- fraud_mode 'off' runs nothing. Idempotent per referral (rows keyed by check_type).
+-- Returns the referral as updated.
+create function public.run_fraud_checks(p_company_id text, p_referral_id uuid, p_payment_id text, p_signals jsonb)
+returns public.referrals
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_program public.programs;
+  v_ref public.referrals;
+  v_click public.referral_clicks;
+  v_chain text[] := '{}';
+  v_next text;
+  v_hit record;
+  v_referee_email text;
+  v_referrer_email text;
+  v_distance integer;
+  v_hour bigint;
+  v_day bigint;
+  v_seconds numeric;
+  v_ring integer;
+  v_score integer;
+  v_any boolean;
+  v_trusted boolean;
+  v_found jsonb := '[]';  -- [{check_type, flagged, details}]
+  c record;
+begin
+  select * into v_program from public.programs where company_id = p_company_id;
+  select * into v_ref from public.referrals where id = p_referral_id and company_id = p_company_id;
+  if v_program.fraud_mode = 'off' or v_ref.id is null then return v_ref; end if;
+  if v_ref.click_id is not null then select * into v_click from public.referral_clicks where id = v_ref.click_id; end if;
+
+  -- the referrer's chain (referrer, their referrer, …) through live referrals, 5 levels
+  v_next := v_ref.referrer_user_id;
+  while v_next is not null and cardinality(v_chain) < 5 loop
+    v_chain := v_chain || v_next;
+    v_next := public.referrer_of(p_company_id, v_next);
+  end loop;
+
+  -- self_referral
+  if v_ref.referee_user_id = any(v_chain) then
+    v_found := v_found || jsonb_build_object('check_type', 'self_referral', 'flagged', true, 'details', jsonb_build_object('match', 'same_user'));
+  else
+    select p.user_id, p.created_at into v_hit from public.payments p
+    where p.company_id = p_company_id and p.method_hash = p_signals->>'method_hash' and p.user_id = any(v_chain)
+    order by p.created_at limit 1;
+    v_found := v_found || jsonb_build_object('check_type', 'self_referral', 'flagged', v_hit.user_id is not null, 'details', case when v_hit.user_id is null then jsonb_build_object('checked', case when p_signals->>'method_hash' is null then 'no_payment_method' else 'payment_method' end)
+      else jsonb_build_object('match', 'payment_method', 'user_id', v_hit.user_id, 'paid_at', v_hit.created_at,
+        'card_brand', p_signals->>'card_brand', 'card_last4', p_signals->>'card_last4') end);
+  end if;
+
+  -- ip_duplicate and device_duplicate: the attributing click against the referrer's sightings
+  for c in select * from (values ('ip_duplicate', 'ip', v_click.ip_hash, 'ip_prefix', v_click.ip_prefix_hash),
+                                 ('device_duplicate', 'device', v_click.device_hash, null, null)) v(check_type, kind, hash, prefix_kind, prefix_hash) loop
+    if c.hash is null then
+      v_found := v_found || jsonb_build_object('check_type', c.check_type, 'flagged', false, 'details', jsonb_build_object('checked', case when v_click.id is null then 'no_click' else 'not_known' end));
+      continue;
+    end if;
+    select s.source, s.first_seen_at into v_hit from public.member_sightings s
+    where s.company_id = p_company_id and s.kind = c.kind and s.hash = c.hash and s.user_id = v_ref.referrer_user_id;
+    if v_hit.source is not null then
+      v_found := v_found || jsonb_build_object('check_type', c.check_type, 'flagged', true, 'details', jsonb_build_object('seen', v_hit.source, 'seen_at', v_hit.first_seen_at));
+      continue;
+    end if;
+    if c.prefix_hash is not null then
+      select s.source, s.first_seen_at into v_hit from public.member_sightings s
+      where s.company_id = p_company_id and s.kind = c.prefix_kind and s.hash = c.prefix_hash and s.user_id = v_ref.referrer_user_id;
+    end if;
+    v_found := v_found || jsonb_build_object('check_type', c.check_type, 'flagged', false, 'details', case when v_hit.source is not null then jsonb_build_object('same_network', true, 'seen', v_hit.source, 'seen_at', v_hit.first_seen_at)
+      else jsonb_build_object('checked', 'no_match') end);
+  end loop;
+
+  -- email_duplicate
+  v_referee_email := coalesce(p_signals->>'email',
+    (select email_normalized from public.users where company_id = p_company_id and user_id = v_ref.referee_user_id));
+  v_referrer_email := (select email_normalized from public.users where company_id = p_company_id and user_id = v_ref.referrer_user_id);
+  if v_referee_email is null or v_referrer_email is null then
+    v_found := v_found || jsonb_build_object('check_type', 'email_duplicate', 'flagged', false, 'details', jsonb_build_object('checked', case when v_referee_email is null then 'no_referee_email' else 'no_referrer_email' end));
+  elsif v_referee_email = v_referrer_email then
+    v_found := v_found || jsonb_build_object('check_type', 'email_duplicate', 'flagged', true, 'details', jsonb_build_object('match', 'exact'));
+  else
+    v_distance := case when length(v_referee_email) >= 6 and length(v_referrer_email) >= 6
+      then extensions.levenshtein(left(v_referee_email, 255), left(v_referrer_email, 255)) end;
+    v_found := v_found || jsonb_build_object('check_type', 'email_duplicate', 'flagged', coalesce(v_distance <= 2, false), 'details', case when v_distance <= 2 then jsonb_build_object('match', 'similar', 'distance', v_distance)
+      else jsonb_build_object('checked', 'different') end);
+  end if;
+
+  -- disposable_email
+  v_found := v_found || jsonb_build_object('check_type', 'disposable_email', 'flagged', coalesce((p_signals->>'email_disposable')::boolean, false), 'details', case when coalesce((p_signals->>'email_disposable')::boolean, false)
+      then jsonb_build_object('domain', split_part(v_referee_email, '@', 2))
+      else jsonb_build_object('checked', case when v_referee_email is null then 'no_referee_email' else 'not_disposable' end) end);
+
+  -- velocity_limit (this referral is already converted, so it counts itself)
+  select count(*) filter (where converted_at > now() - interval '1 hour'), count(*) into v_hour, v_day
+  from public.referrals
+  where company_id = p_company_id and referrer_user_id = v_ref.referrer_user_id and converted_at > now() - interval '1 day'
+    and status = 'converted';
+  v_found := v_found || jsonb_build_object('check_type', 'velocity_limit', 'flagged', v_hour > v_program.fraud_velocity_hour or v_day > v_program.fraud_velocity_day, 'details', jsonb_build_object('last_hour', v_hour, 'last_day', v_day,
+      'limit_hour', v_program.fraud_velocity_hour, 'limit_day', v_program.fraud_velocity_day));
+
+  -- fast_conversion
+  if v_click.id is null then
+    v_found := v_found || jsonb_build_object('check_type', 'fast_conversion', 'flagged', false, 'details', jsonb_build_object('checked', 'no_click'));
+  else
+    v_seconds := round(extract(epoch from now() - v_click.created_at)::numeric, 1);
+    v_found := v_found || jsonb_build_object('check_type', 'fast_conversion', 'flagged', v_seconds < v_program.fraud_min_seconds, 'details', jsonb_build_object('seconds', v_seconds, 'minimum', v_program.fraud_min_seconds));
+  end if;
+
+  -- ring: walk the referrer's chain through every referral, whatever its status
+  with recursive up(user_id, depth) as (
+    select r.referrer_user_id, 1 from public.referrals r
+    where r.company_id = p_company_id and r.referee_user_id = v_ref.referrer_user_id
+    union all
+    select r.referrer_user_id, u.depth + 1 from public.referrals r join up u on r.referee_user_id = u.user_id
+    where r.company_id = p_company_id and u.depth < 50)
+  select min(depth) into v_ring from up where user_id = v_ref.referee_user_id;
+  v_found := v_found || jsonb_build_object('check_type', 'ring', 'flagged', v_ring is not null, 'details', case when v_ring is null then jsonb_build_object('checked', 'no_loop')
+    else jsonb_build_object('level', v_ring) end);
+
+  -- store and decide
+  insert into public.fraud_checks (company_id, referral_id, check_type, flagged, weight, details)
+  select p_company_id, v_ref.id, f->>'check_type', (f->>'flagged')::boolean, public.fraud_weight(v_program, f->>'check_type'), f->'details'
+  from jsonb_array_elements(v_found) f
+  on conflict (referral_id, check_type) do nothing;
+  select least(100, coalesce(sum(weight) filter (where flagged), 0)), coalesce(bool_or(flagged), false) into v_score, v_any
+  from public.fraud_checks where referral_id = v_ref.id;
+  v_trusted := exists (select 1 from public.users where company_id = p_company_id and user_id = v_ref.referrer_user_id
+                       and fraud_trusted_at is not null);
+  update public.referrals set fraud_score = v_score,
+    fraud_status = case when v_trusted then 'clear'
+                        when v_program.fraud_mode = 'hold' and v_score >= v_program.fraud_hold_score then 'held'
+                        when v_any then 'flagged' else 'clear' end,
+    updated_at = now()
+  where id = v_ref.id returning * into v_ref;
+  return v_ref;
+end $$;
+
+-- ── The payment's transaction ───────────────────────────────────────────────
+
+-- The points one attributed payment earns (seed 002; DESIGN.md flow 4), windows measured
+-- from the referral's conversion to the payment's own time: REFERRAL_WELCOME to the referee
+-- and REFERRAL_FIRST_PAYMENT to the referrer on the converting payment (p_first);
+-- REFERRAL_RECURRING to the referrer on renewals within points_recurring_months;
+-- REFERRAL_L2 to the referrer's referrer within level2_months. Each at most once per
+-- payment (transactions_points_once), so granting again after a fraud approval is safe.
+create function public.award_payment_points(p_company_id text, p_payment_id text, p_first boolean) returns void
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_program public.programs;
+  v_payment public.payments;
+  v_ref public.referrals;
+  v_upline text;
+begin
+  select * into v_program from public.programs where company_id = p_company_id;
+  select * into v_payment from public.payments where company_id = p_company_id and payment_id = p_payment_id;
+  select * into v_ref from public.referrals where id = v_payment.referral_id;
+  if v_ref.id is null then return; end if;
+  if p_first then
+    perform public.add_points(p_company_id, v_payment.user_id, v_program.points_welcome, 'REFERRAL_WELCOME', 'payment', p_payment_id, null);
+    perform public.add_points(p_company_id, v_ref.referrer_user_id, v_program.points_first_payment, 'REFERRAL_FIRST_PAYMENT', 'payment', p_payment_id, null);
+  elsif v_payment.created_at <= v_ref.converted_at + make_interval(months => v_program.points_recurring_months) then
+    perform public.add_points(p_company_id, v_ref.referrer_user_id, v_program.points_recurring, 'REFERRAL_RECURRING', 'payment', p_payment_id, null);
+  end if;
+  v_upline := public.referrer_of(p_company_id, v_ref.referrer_user_id);
+  if v_upline is not null and v_payment.created_at <= v_ref.converted_at + make_interval(months => v_program.level2_months) then
+    perform public.add_points(p_company_id, v_upline, v_program.points_l2, 'REFERRAL_L2', 'payment', p_payment_id, null);
+  end if;
+end $$;
+
+-- payment.succeeded (DESIGN.md "The conversion pipeline"): one transaction, in order —
+--   1. record the payment (idempotent on Whop's id; its method hash) and its ledger row;
+--   2. attribute it and convert a pending referral on its first payment;
+--   3. fraud: on conversion, run_fraud_checks; a held referral's money waits for review;
+--   4. points (award_payment_points), withheld while the referral is held;
+--   5. commissions up the chain, level 1 … (mlm_enabled ? max_level : 1): level 1 rate =
+--      product_rates_bp[product] or commission_rate_bp; level n ≥ 2 = upper_level_rates_bp[n-1];
+--      amount = round_half_down((total − tax) × rate / 10000); 'flat' pays flat_amount_cents
+--      at level 1 on the first payment only. Renewals earn within recurring_months of the
+--      conversion (0 = first payment only), level ≥ 2 also only within level2_months.
+--      Status: on_hold while the referral is held, else pending until created_at + hold_days
+--      (available at once when hold_days = 0).
+-- Returns an outcome word.
+create or replace function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_program public.programs;
+  v_payment_id text := p_payment->>'id';
+  v_user_id text := p_payment->'user'->>'id';
+  v_currency text := upper(p_payment->>'currency');
+  v_product_id text := p_payment->'product'->>'id';
+  v_signals jsonb := coalesce(p_payment->'referly_signals', '{}');
+  v_total_cents bigint;
+  v_tax_cents bigint;
+  v_ref public.referrals;
+  v_first boolean := false;
+  v_held boolean;
+  v_base bigint;
+  v_beneficiary text;
+  v_level integer := 1;
+  v_max_level integer;
+  v_rate integer;
+  v_amount bigint;
+  v_commission_id uuid;
+  v_created integer := 0;
+begin
+  if v_payment_id is null or v_user_id is null or coalesce(v_currency, '') !~ '^[A-Z]{3}$'
+     or jsonb_typeof(p_payment->'total') is distinct from 'number' then
+    raise exception 'payment needs id, user.id, currency and a numeric total' using errcode = 'RL400';
+  end if;
+  v_program := public.ensure_program(p_company_id);
+  v_total_cents := public.to_minor_units((p_payment->>'total')::numeric, v_currency);
+  v_tax_cents := coalesce(public.to_minor_units((p_payment->>'tax_amount')::numeric, v_currency), 0);
+  perform public.upsert_user(p_company_id, v_user_id, p_payment->'user'->>'username', p_payment->'user'->>'name');
+
+  -- 1. the payment
+  insert into public.payments (company_id, payment_id, user_id, amount_cents, tax_cents, currency, product_id, method_hash)
+  values (p_company_id, v_payment_id, v_user_id, v_total_cents, v_tax_cents, v_currency, v_product_id, v_signals->>'method_hash')
+  on conflict do nothing;
+  if not found then return 'duplicate_payment'; end if;
+  insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id)
+  values (p_company_id, v_user_id, 'payment', v_total_cents, v_currency, 'payment', v_payment_id);
+
+  -- 2. attribution and conversion
+  v_ref := public.attribute_referral(p_company_id, v_user_id, p_payment->'metadata');
+  if v_ref.id is null then return 'no_attribution'; end if;
+  -- lock the referral: a renewal racing the first payment (or a fraud decision) waits
+  select * into v_ref from public.referrals where id = v_ref.id for update;
+  if v_ref.status = 'pending' and v_ref.expires_at < now() then
+    update public.referrals set status = 'expired', updated_at = now() where id = v_ref.id;
+    return 'referral_expired';
+  end if;
+  if v_ref.status in ('expired', 'cancelled') then return 'referral_' || v_ref.status; end if;
+  update public.payments set referral_id = v_ref.id where company_id = p_company_id and payment_id = v_payment_id;
+  if v_ref.status = 'pending' then
+    update public.referrals set status = 'converted', converted_at = now(), updated_at = now()
+    where id = v_ref.id returning * into v_ref;
+    update public.referral_clicks set converted = true where id = v_ref.click_id;
+    v_first := true;
+    -- the click that brought the referee in is where they were seen (for when they refer)
+    perform public.record_sighting(p_company_id, v_user_id, 'own_click', k.ip_hash, k.ip_prefix_hash, k.device_hash)
+    from public.referral_clicks k where k.id = v_ref.click_id;
+
+    -- 3. fraud
+    v_ref := public.run_fraud_checks(p_company_id, v_ref.id, v_payment_id, v_signals);
+  end if;
+  v_held := v_ref.fraud_status = 'held';
+
+  -- 4. points
+  if not v_held then perform public.award_payment_points(p_company_id, v_payment_id, v_first); end if;
+
+  -- 5. commissions up the chain
+  if not v_first and (v_program.recurring_months = 0 or now() > v_ref.converted_at + make_interval(months => v_program.recurring_months)) then
+    return 'outside_recurring_window';
+  end if;
+  v_base := greatest(v_total_cents - v_tax_cents, 0);
+  v_max_level := case when v_program.mlm_enabled then v_program.max_level else 1 end;
+  v_beneficiary := v_ref.referrer_user_id;
+  while v_beneficiary is not null and v_level <= v_max_level loop
+    exit when v_level >= 2 and now() > v_ref.converted_at + make_interval(months => v_program.level2_months);
+    if v_level = 1 then
+      v_rate := coalesce((v_program.product_rates_bp->>v_product_id)::integer, v_program.commission_rate_bp);
+    else
+      v_rate := v_program.upper_level_rates_bp[v_level - 1];
+    end if;
+    if v_level = 1 and v_program.commission_type = 'flat' then
+      v_amount := case when v_first then v_program.flat_amount_cents else 0 end;
+      v_rate := 0;
+    else
+      v_amount := public.round_half_down(v_base::numeric * v_rate / 10000);
+    end if;
+    if v_amount > 0 then
+      insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level,
+        base_amount_cents, rate_bp, amount_cents, currency, status, available_at)
+      values (p_company_id, v_ref.id, v_payment_id, v_beneficiary, v_level, v_base, v_rate, v_amount, v_currency,
+        case when v_held then 'on_hold' when v_program.hold_days = 0 then 'available' else 'pending' end,
+        now() + make_interval(days => v_program.hold_days))
+      on conflict do nothing
+      returning id into v_commission_id;
+      if v_commission_id is not null then
+        insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id)
+        values (p_company_id, v_beneficiary, 'commission', v_amount, v_currency, 'commission', v_commission_id::text);
+        v_created := v_created + 1;
+      end if;
+    end if;
+    v_level := v_level + 1;
+    v_beneficiary := public.referrer_of(p_company_id, v_beneficiary);
+  end loop;
+  if v_created > 0 and v_held then return 'commission_held'; end if;
+  return case when v_created > 0 then 'commission_created' else 'no_commission' end;
+end $$;
+
+-- Entry point for every verified Whop webhook (as in the analytics migration), plus: the
+-- member's normalised email from referly_signals is remembered on their user row (the
+-- email_duplicate check compares it), and the stored payload leaves referly_signals out.
+create or replace function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_company text := coalesce(p_company_id, p_data->'company'->>'id');
+  v_email text := p_data->'referly_signals'->>'email';
+  v_outcome text;
+begin
+  if p_event_id is null or p_type is null then
+    raise exception 'event needs id and type' using errcode = 'RL400';
+  end if;
+  insert into public.webhook_events (event_id, company_id, type, payload)
+  values (p_event_id, v_company, p_type, p_data - 'referly_signals')
+  on conflict do nothing;
+  if not found then
+    return jsonb_build_object('duplicate', true,
+      'outcome', (select outcome from public.webhook_events where event_id = p_event_id));
+  end if;
+  if v_company is null or v_company !~ '^biz_' then
+    v_outcome := 'no_company';
+  elsif p_type = 'payment.succeeded' then
+    v_outcome := public.apply_payment_succeeded(v_company, p_data);
+  elsif p_type = 'membership.activated' then
+    v_outcome := public.apply_membership_activated(v_company, p_data);
+  elsif p_type = 'membership.deactivated' then
+    v_outcome := public.apply_membership_deactivated(v_company, p_data);
+  elsif p_type in ('refund.created', 'refund.updated') then
+    v_outcome := public.apply_refund(v_company, 'refund', p_data);
+  elsif p_type = 'dispute.created' then
+    v_outcome := public.apply_refund(v_company, 'dispute', p_data);
+  else
+    v_outcome := 'recorded';
+  end if;
+  if v_email is not null and v_company ~ '^biz_' then
+    update public.users set email_normalized = left(v_email, 320)
+    where company_id = v_company and user_id = p_data->'user'->>'id' and email_normalized is distinct from left(v_email, 320);
+  end if;
+  update public.webhook_events set outcome = v_outcome where event_id = p_event_id;
+  return jsonb_build_object('duplicate', false, 'outcome', v_outcome);
+end $$;
+
+-- ── Review ──────────────────────────────────────────────────────────────────
+
+-- A creator decides a flagged or held referral (DESIGN.md "Canonical statuses"), p_reason
+-- and the deciding admin's Whop user id written to the ledger with every movement:
+--   approve  on_hold commissions → pending with their original available_at (available at
+--            once when that has passed); withheld points are granted; fraud_status approved.
+--   reject   every commission of the referral, at every level and on every payment: not yet
+--            paid → cancelled (out of a requested payout, whose amount is recomputed); paid
+--            or in a payout being sent → a clawback of what is left, netted against the next
+--            payout; the referral → cancelled; withheld points are never granted.
+-- Locks: the referral, then its payments (as refunds do), then the payouts its commissions
+-- are in, then the commissions — the order refunds and payouts use, so a decision racing
+-- either waits instead of deadlocking. A decision is applied once: RL409 when the referral
+-- is not flagged or held. Errors: RL400 bad decision or no reason, RL404 unknown referral.
+-- Returns {id, fraud_status, status, commissions_moved}.
+create function public.decide_referral(p_company_id text, p_referral_id uuid, p_decision text, p_reason text, p_actor text)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_ref public.referrals;
+  c record;
+  v_payout_status text;
+  v_left bigint;
+  v_moved integer := 0;
+  v_memo text := 'fraud review: ' || coalesce(trim(p_reason), '');
+  v_touched uuid[] := '{}';
+  p record;
+begin
+  if p_decision not in ('approve', 'reject') then raise exception 'Decide approve or reject' using errcode = 'RL400'; end if;
+  if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
+  if coalesce(p_actor, '') !~ '^user_' then raise exception 'The deciding admin''s user id is needed' using errcode = 'RL400'; end if;
+  select * into v_ref from public.referrals where company_id = p_company_id and id = p_referral_id for update;
+  if v_ref.id is null then raise exception 'No such referral' using errcode = 'RL404'; end if;
+  if v_ref.fraud_status not in ('flagged', 'held') then
+    raise exception 'This referral is not waiting for review (it is %)', v_ref.fraud_status using errcode = 'RL409';
+  end if;
+  perform 1 from public.payments where company_id = p_company_id and referral_id = v_ref.id order by payment_id for update;
+  perform 1 from public.payouts
+  where id in (select payout_id from public.commissions where company_id = p_company_id and referral_id = v_ref.id)
+  order by id for update;
+
+  for c in select * from public.commissions where company_id = p_company_id and referral_id = v_ref.id and kind = 'commission'
+           order by id for update loop
+    if p_decision = 'approve' then
+      continue when c.status <> 'on_hold';
+      update public.commissions set status = case when available_at <= now() then 'available' else 'pending' end,
+        reason = v_memo, updated_at = now() where id = c.id;
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
+      values (p_company_id, c.beneficiary_user_id, 'approval', 0, c.currency, 'commission', c.id::text, v_memo, p_actor);
+      v_moved := v_moved + 1;
+      continue;
+    end if;
+    continue when c.status in ('reversed', 'cancelled');
+    select status into v_payout_status from public.payouts where id = c.payout_id;
+    if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
+      select c.amount_cents - c.reversed_cents + coalesce(sum(k.amount_cents), 0) into v_left
+      from public.commissions k where k.reverses_commission_id = c.id;
+      continue when v_left <= 0;
+      insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level, kind,
+        base_amount_cents, rate_bp, amount_cents, currency, status, available_at, refund_id, reverses_commission_id, reason)
+      values (p_company_id, c.referral_id, c.payment_id, c.beneficiary_user_id, c.level, 'clawback',
+        0, c.rate_bp, -v_left, c.currency, 'available', now(), 'fraud:' || v_ref.id, c.id, v_memo);
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
+      values (p_company_id, c.beneficiary_user_id, 'clawback', -v_left, c.currency, 'commission', c.id::text, v_memo, p_actor);
+    else
+      if c.payout_id is not null then v_touched := v_touched || c.payout_id; end if;
+      update public.commissions set status = 'cancelled', payout_id = null, reason = v_memo, updated_at = now() where id = c.id;
+      delete from public.payout_items where commission_id = c.id and payout_id = c.payout_id;
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
+      values (p_company_id, c.beneficiary_user_id, 'cancellation', -(c.amount_cents - c.reversed_cents), c.currency,
+        'commission', c.id::text, v_memo, p_actor);
+    end if;
+    v_moved := v_moved + 1;
+  end loop;
+
+  -- a requested payout that lost commissions asks for what is left
+  update public.payouts o set amount_cents = (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
+                                              where payout_id = o.id and status = 'available'), updated_at = now()
+  where o.id = any(v_touched) and o.status = 'requested';
+
+  update public.referrals set fraud_status = case when p_decision = 'approve' then 'approved' else 'rejected' end,
+    status = case when p_decision = 'reject' then 'cancelled' else status end,
+    fraud_decided_at = now(), fraud_decided_by = p_actor, fraud_reason = trim(p_reason), updated_at = now()
+  where id = v_ref.id returning * into v_ref;
+
+  if p_decision = 'approve' then
+    for p in select payment_id, row_number() over (order by created_at, payment_id) = 1 as first
+             from public.payments where company_id = p_company_id and referral_id = v_ref.id order by created_at, payment_id loop
+      perform public.award_payment_points(p_company_id, p.payment_id, p.first);
+    end loop;
+  end if;
+  return jsonb_build_object('id', v_ref.id, 'fraud_status', v_ref.fraud_status, 'status', v_ref.status, 'commissions_moved', v_moved);
+end $$;
+
+-- Decide many referrals at once (the queue's bulk action), each as decide_referral in its
+-- own subtransaction: the ones not waiting for review (or unknown) are skipped, not fatal.
+-- Errors: RL400 as decide_referral (checked once, before anything is written), or more
+-- than 200 ids. Returns {decided:[{id, fraud_status, status, commissions_moved}], skipped:[{id, error}]}.
+create function public.decide_referrals(p_company_id text, p_referral_ids uuid[], p_decision text, p_reason text, p_actor text)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_id uuid;
+  v_decided jsonb := '[]';
+  v_skipped jsonb := '[]';
+begin
+  if p_decision not in ('approve', 'reject') then raise exception 'Decide approve or reject' using errcode = 'RL400'; end if;
+  if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
+  if coalesce(p_actor, '') !~ '^user_' then raise exception 'The deciding admin''s user id is needed' using errcode = 'RL400'; end if;
+  if coalesce(cardinality(p_referral_ids), 0) = 0 then raise exception 'Pick at least one referral' using errcode = 'RL400'; end if;
+  if cardinality(p_referral_ids) > 200 then raise exception 'Decide at most 200 referrals at once' using errcode = 'RL400'; end if;
+  foreach v_id in array (select array_agg(distinct x order by x) from unnest(p_referral_ids) x) loop
+    begin
+      v_decided := v_decided || public.decide_referral(p_company_id, v_id, p_decision, p_reason, p_actor);
+    exception when sqlstate 'RL409' or sqlstate 'RL404' then
+      v_skipped := v_skipped || jsonb_build_object('id', v_id, 'error', sqlerrm);
+    end;
+  end loop;
+  return jsonb_build_object('decided', v_decided, 'skipped', v_skipped);
+end $$;
+
+-- Trust a member (the allow-list) or stop trusting them. p_member: user id or username.
+-- Errors: RL404 unknown member. Returns {user_id, trusted, trusted_at, trusted_by}.
+create function public.set_member_trusted(p_company_id text, p_member text, p_trusted boolean, p_actor text) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_user text := public.resolve_member(p_company_id, p_member);
+  v public.users;
+begin
+  update public.users set fraud_trusted_at = case when p_trusted then coalesce(fraud_trusted_at, now()) end,
+    fraud_trusted_by = case when p_trusted then coalesce(fraud_trusted_by, p_actor) end, updated_at = now()
+  where company_id = p_company_id and user_id = v_user returning * into v;
+  if v.user_id is null then raise exception 'No such member' using errcode = 'RL404'; end if;
+  return jsonb_build_object('user_id', v.user_id, 'trusted', v.fraud_trusted_at is not null,
+    'trusted_at', v.fraud_trusted_at, 'trusted_by', v.fraud_trusted_by);
+end $$;
+
+-- One queue row per referral: who, the score, the flagged signals with their evidence, and
+-- the referrer's history (their other referrals held, flagged or rejected, and trusted).
+create function public.fraud_rows(p_company_id text, p_ids uuid[]) returns jsonb
+language sql stable set search_path = '' as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+      'id', r.id, 'referrer_user_id', r.referrer_user_id, 'referrer', coalesce(ur.username, r.referrer_user_id),
+      'referee_user_id', r.referee_user_id, 'referee', coalesce(ue.username, r.referee_user_id),
+      'status', r.status, 'fraud_status', r.fraud_status, 'fraud_score', r.fraud_score, 'source', r.source,
+      'created_at', r.created_at, 'converted_at', r.converted_at,
+      'decided_at', r.fraud_decided_at, 'decided_by', r.fraud_decided_by, 'reason', r.fraud_reason,
+      'referrer_trusted', ur.fraud_trusted_at is not null,
+      'referrer_username', ur.username,
+      'held_cents', (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
+                     where company_id = r.company_id and referral_id = r.id and status = 'on_hold'),
+      'currency', (select currency from public.programs where company_id = r.company_id),
+      'checks', (select coalesce(jsonb_agg(jsonb_build_object('check_type', f.check_type, 'weight', f.weight, 'details', f.details)
+                   order by f.weight desc, f.check_type), '[]')
+                 from public.fraud_checks f where f.referral_id = r.id and f.flagged),
+      'history', (select jsonb_build_object(
+                     'held', count(*) filter (where h.fraud_status = 'held'),
+                     'flagged', count(*) filter (where h.fraud_status = 'flagged'),
+                     'rejected', count(*) filter (where h.fraud_status = 'rejected'),
+                     'approved', count(*) filter (where h.fraud_status = 'approved'))
+                   from public.referrals h
+                   where h.company_id = r.company_id and h.referrer_user_id = r.referrer_user_id
+                     and h.fraud_status <> 'clear' and h.id <> r.id))
+    order by array_position(p_ids, r.id)), '[]')
+  from public.referrals r
+  left join public.users ur on ur.company_id = r.company_id and ur.user_id = r.referrer_user_id
+  left join public.users ue on ue.company_id = r.company_id and ue.user_id = r.referee_user_id
+  where r.company_id = p_company_id and r.id = any(p_ids)
+$$;
+
+-- The review queue (dashboard section Fraud). p_filter: {status: open (held and flagged,
+-- default) | held | flagged | approved | rejected, member (referrer: id or username),
+-- cursor "score|id", limit ≤ 50}. Sorted by score (highest first), then id. Returns
+-- {rows:[fraud_rows], next, counts:{held, flagged} (each capped at 1000)}. Errors: RL400
+-- on a bad status or cursor.
+create function public.list_fraud_queue(p_company_id text, p_filter jsonb) returns jsonb
+language plpgsql stable security definer set search_path = '' as $$
+declare
+  v_status text := coalesce(nullif(p_filter->>'status', ''), 'open');
+  v_limit integer := least(greatest(coalesce((p_filter->>'limit')::integer, 50), 1), 50);
+  v_cursor text := nullif(p_filter->>'cursor', '');
+  v_score integer;
+  v_after uuid;
+  v_member text;
+  v_ids uuid[];
+begin
+  if v_status not in ('open', 'held', 'flagged', 'approved', 'rejected') then
+    raise exception 'Unknown review status "%"', v_status using errcode = 'RL400';
+  end if;
+  if v_cursor is not null then
+    begin
+      v_score := public.cursor_part(v_cursor, 1)::integer;
+      v_after := public.cursor_part(v_cursor, 2)::uuid;
+    exception when others then raise exception 'Bad page cursor' using errcode = 'RL400';
+    end;
+  end if;
+  if nullif(p_filter->>'member', '') is not null then
+    v_member := coalesce(public.resolve_member(p_company_id, p_filter->>'member'), '-');
+  end if;
+  -- one static query per index (the open queue's partial index, or one status)
+  if v_status = 'open' then
+    select array_agg(id) into v_ids from (
+      select r.id from public.referrals r
+      where r.company_id = p_company_id and r.fraud_status in ('flagged', 'held')
+        and (v_member is null or r.referrer_user_id = v_member)
+        and (v_cursor is null or (r.fraud_score, r.id) < (v_score, v_after))
+      order by r.fraud_score desc, r.id desc
+      limit v_limit + 1) x;
+  else
+    select array_agg(id) into v_ids from (
+      select r.id from public.referrals r
+      where r.company_id = p_company_id and r.fraud_status = v_status and r.fraud_status <> 'clear'
+        and (v_member is null or r.referrer_user_id = v_member)
+        and (v_cursor is null or (r.fraud_score, r.id) < (v_score, v_after))
+      order by r.fraud_score desc, r.id desc
+      limit v_limit + 1) x;
+  end if;
+  return jsonb_build_object(
+    'rows', public.fraud_rows(p_company_id, (v_ids)[1:v_limit]),
+    'next', case when cardinality(v_ids) > v_limit
+      then (select fraud_score || '|' || id from public.referrals where id = v_ids[v_limit]) end,
+    'counts', jsonb_build_object(
+      'held', (select count(*) from (select 1 from public.referrals where company_id = p_company_id and fraud_status = 'held' limit 1000) x),
+      'flagged', (select count(*) from (select 1 from public.referrals where company_id = p_company_id and fraud_status = 'flagged' limit 1000) x)));
+end $$;
+
+-- A member's side of fraud review (their member page): trusted or not, and their referrals
+-- that were flagged, held or decided, latest 50: {trusted, trusted_at, trusted_by, rows}.
+create function public.get_member_fraud(p_company_id text, p_user_id text) returns jsonb
+language sql stable security definer set search_path = '' as $$
+  select jsonb_build_object(
+    'trusted', u.fraud_trusted_at is not null, 'trusted_at', u.fraud_trusted_at, 'trusted_by', u.fraud_trusted_by,
+    'rows', public.fraud_rows(p_company_id, array(
+      select id from public.referrals where company_id = p_company_id and referrer_user_id = p_user_id and fraud_status <> 'clear'
+      order by created_at desc, id desc limit 50)))
+  from (select 1) one
+  left join public.users u on u.company_id = p_company_id and u.user_id = p_user_id
+$$;
+
+-- The creator's commission decisions leave fraud-held commissions to the review, where the
+-- whole referral is decided at once (decide_commission otherwise as before).
+create or replace function public.decide_commission(p_company_id text, p_commission_id uuid, p_decision text, p_reason text)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare v public.commissions;
+begin
+  if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
+  select * into v from public.commissions where company_id = p_company_id and id = p_commission_id for update;
+  if v.id is null or v.kind <> 'commission' then raise exception 'No such commission' using errcode = 'RL404'; end if;
+  if v.status = 'on_hold' and exists (select 1 from public.referrals where id = v.referral_id and fraud_status = 'held') then
+    raise exception 'This commission is held for fraud review: decide its referral in Fraud' using errcode = 'RL409';
+  end if;
+  if p_decision = 'approve' and v.status in ('on_hold', 'pending') then
+    update public.commissions set status = case when v.status = 'pending' or v.available_at <= now() then 'available' else 'pending' end,
+      reason = p_reason, updated_at = now()
+    where id = v.id returning * into v;
+    insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo)
+    values (p_company_id, v.beneficiary_user_id, 'approval', 0, v.currency, 'commission', v.id::text, p_reason);
+  elsif p_decision = 'cancel' and v.status in ('on_hold', 'pending', 'available') and v.payout_id is null then
+    update public.commissions set status = 'cancelled', reason = p_reason, updated_at = now() where id = v.id returning * into v;
+    insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo)
+    values (p_company_id, v.beneficiary_user_id, 'cancellation', -(v.amount_cents - v.reversed_cents), v.currency,
+      'commission', v.id::text, p_reason);
+  else
+    raise exception 'A % commission can''t take the decision "%"', v.status, p_decision using errcode = 'RL409';
+  end if;
+  return to_jsonb(v);
+end $$;
+
+-- ── Settings ────────────────────────────────────────────────────────────────
+
+-- update_program_settings gains the fraud keys: fraud_mode (off | flag | hold),
+-- fraud_hold_score (1–100), fraud_velocity_hour, fraud_velocity_day (conversions),
+-- fraud_min_seconds (click to payment), fraud_weights ({signal: 0–100}, merged over the
+-- current overrides). Invalid values raise a check violation (23514) and nothing is written.
+alter function public.update_program_settings(text, jsonb) rename to update_program_settings_money;
+create function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare v public.programs;
+begin
+  perform public.update_program_settings_money(p_company_id, p_settings);
+  update public.programs p set
+    fraud_mode = coalesce(p_settings->>'fraud_mode', p.fraud_mode),
+    fraud_hold_score = coalesce((p_settings->>'fraud_hold_score')::integer, p.fraud_hold_score),
+    fraud_velocity_hour = coalesce((p_settings->>'fraud_velocity_hour')::integer, p.fraud_velocity_hour),
+    fraud_velocity_day = coalesce((p_settings->>'fraud_velocity_day')::integer, p.fraud_velocity_day),
+    fraud_min_seconds = coalesce((p_settings->>'fraud_min_seconds')::integer, p.fraud_min_seconds),
+    fraud_weights = case when p_settings ? 'fraud_weights' then p.fraud_weights || (p_settings->'fraud_weights') else p.fraud_weights end
+  where p.company_id = p_company_id
+  returning * into v;
+  return to_jsonb(v);
+end $$;
+
+revoke all on all tables in schema public from anon, authenticated;
+revoke execute on all functions in schema public from public, anon, authenticated;
+grant execute on all functions in schema public to service_role;
