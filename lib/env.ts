@@ -29,6 +29,8 @@ const schema = z.object({
   /** how long a Whop API call may take, ms (default 10000) */
   WHOP_TIMEOUT_MS: optional.pipe(z.string().regex(/^\d+$/).transform(Number).optional()),
   DEMO_USER_TOKEN_PRIVATE_KEY: optional,
+  /** key of the HMACs that stand in for IPs, devices and cards (lib/fraud); 32+ characters */
+  REFERLY_HASH_SECRET: optional.pipe(z.string().min(32, "needs 32+ characters").optional()),
 });
 
 export type Env = z.infer<typeof schema> & {

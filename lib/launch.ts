@@ -68,6 +68,7 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
       WHOP_USER_TOKEN_PUBLIC_KEY: keys.publicJwk,
       DEMO_USER_TOKEN_PRIVATE_KEY: keys.privateJwk,
       WHOP_WEBHOOK_SECRET: env.WHOP_WEBHOOK_SECRET ?? `ws_demo_${randomBytes(16).toString("hex")}`,
+      REFERLY_HASH_SECRET: env.REFERLY_HASH_SECRET ?? randomBytes(32).toString("hex"),
     });
     if (env.DATABASE_URL) {
       await runSqlFile(env.DATABASE_URL, path.join(process.cwd(), "supabase", "seed.sql"));

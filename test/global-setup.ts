@@ -28,18 +28,21 @@ declare module "vitest" {
     sandboxUrl: string;
     userTokenPrivateKey: string;
     webhookSecret: string;
+    hashSecret: string;
     appId: string;
   }
 }
 
 export const WEBHOOK_SECRET = "ws_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 export const APP_ID = "app_referlytest";
+/** the API server's REFERLY_HASH_SECRET, so tests can compute the hashes it stores */
+export const HASH_SECRET = "hs_test_5e4d3c2b1a09f8e7d6c5b4a392817060";
 
 /** The environment minus anything that would change which backend or mode the app picks. */
 function baseEnv(): NodeJS.ProcessEnv {
   const e = { ...process.env };
   for (const k of Object.keys(e)) {
-    if (/^(WHOP_|NEXT_PUBLIC_WHOP|SUPABASE_|DATABASE_URL|APP_URL|CRON_SECRET|DEMO_)/.test(k)) delete e[k];
+    if (/^(WHOP_|NEXT_PUBLIC_WHOP|SUPABASE_|DATABASE_URL|APP_URL|CRON_SECRET|DEMO_|REFERLY_)/.test(k)) delete e[k];
   }
   return e;
 }
@@ -95,6 +98,7 @@ export default async function setup(project: TestProject) {
         WHOP_BASE_URL: sandbox.apiUrl,
         WHOP_USER_TOKEN_PUBLIC_KEY: keys.publicJwk,
         CRON_SECRET: "cron_test_secret",
+        REFERLY_HASH_SECRET: HASH_SECRET,
         // a stand-in told to answer late makes the SDK time out quickly
         WHOP_TIMEOUT_MS: "1500",
       },
@@ -120,6 +124,7 @@ export default async function setup(project: TestProject) {
   project.provide("sandboxUrl", sandbox.url);
   project.provide("userTokenPrivateKey", keys.privateJwk);
   project.provide("webhookSecret", WEBHOOK_SECRET);
+  project.provide("hashSecret", HASH_SECRET);
   project.provide("appId", APP_ID);
 
   return async () => {

@@ -1,12 +1,13 @@
 /**
- * Clicks on /r/CODE (DESIGN.md flow 2; SQL: record_click). The visitor is a SHA-256 of
- * IP and user agent (no raw IP stored); bots (npm isbot) and repeat clicks of one visitor
- * within an hour are stored but not counted.
+ * Clicks on /r/CODE (DESIGN.md flow 2; SQL: record_click). The visitor is a keyed hash of
+ * IP and user agent, and the click keeps keyed hashes of the IP, its /24 or /48 and the
+ * device for the fraud checks (lib/fraud; no raw IP stored); bots (npm isbot) and repeat
+ * clicks of one visitor within an hour are stored but not counted.
  */
-import { createHash } from "node:crypto";
 import { isbot } from "isbot";
 import { z } from "zod";
 import { rpc } from "../db";
+import { keyedHash, requestFingerprint } from "../fraud";
 
 export const ClickResult = z.discriminatedUnion("found", [
   z.object({ found: z.literal(false) }),
@@ -24,11 +25,12 @@ export type ClickResult = z.infer<typeof ClickResult>;
 
 /** What /r/CODE knows about the visitor, from the request headers. */
 export function visitorFromHeaders(h: Headers) {
-  const ip = (h.get("x-forwarded-for") ?? "").split(",")[0].trim() || h.get("x-real-ip") || "unknown";
+  const fingerprint = requestFingerprint(h);
   const userAgent = h.get("user-agent") ?? "";
   const country = h.get("x-vercel-ip-country") ?? h.get("cf-ipcountry") ?? null;
   return {
-    visitorHash: createHash("sha256").update(`${ip}|${userAgent}`).digest("hex"),
+    ...fingerprint,
+    visitorHash: keyedHash("visitor", `${fingerprint.ip ?? "unknown"}|${userAgent}`),
     userAgent,
     referrerUrl: h.get("referer"),
     country: country && /^[A-Z]{2}$/i.test(country) ? country.toUpperCase() : null,
@@ -48,6 +50,9 @@ export function recordClick(code: string, h: Headers): Promise<ClickResult> {
       p_referrer_url: v.referrerUrl,
       p_country: v.country,
       p_is_bot: v.isBot,
+      p_ip_hash: v.ipHash,
+      p_ip_prefix_hash: v.ipPrefixHash,
+      p_device_hash: v.deviceHash,
     },
     ClickResult,
   );

@@ -4,12 +4,18 @@
  * headers, since unwrap skips verification without them. The event is then applied
  * exactly once by the SQL function process_webhook_event, keyed by Whop's event id.
  *
+ * Only the fields the handlers read go on (zod strips the rest), so webhook_events.payload
+ * keeps no email, card or address: a payment's and a membership's email and card become
+ * fraud signals here (lib/fraud paymentSignals: normalised email, throwaway-domain flag,
+ * keyed card hash) passed as data.referly_signals, which SQL uses and does not store.
+ *
  * Answers: 401 missing/forged/tampered/stale signature; 400 malformed JSON or an
  * unknown shape; 200 {outcome, duplicate}; a database failure throws (route → 500,
  * so Whop retries).
  */
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
+import { paymentSignals, type PaymentEvidence } from "../fraud";
 import { whop } from "./client";
 
 const Envelope = z.object({
@@ -19,7 +25,14 @@ const Envelope = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
-const WhopUser = z.object({ id: z.string().regex(/^user_/), username: z.string().nullish(), name: z.string().nullish() });
+const WhopUser = z.object({
+  id: z.string().regex(/^user_/),
+  username: z.string().nullish(),
+  name: z.string().nullish(),
+  // read for the fraud signals, never passed on (needs member:email:read)
+  email: z.string().max(320).nullish(),
+});
+const Company = z.object({ id: z.string() }).nullish();
 const Metadata = z.record(z.string(), z.unknown()).nullish();
 
 /** The fields of @whop/sdk's Payment that attribution and commissions read. */
@@ -30,11 +43,16 @@ const PaymentData = z.object({
   currency: z.string().regex(/^[a-zA-Z]{3}$/),
   user: WhopUser,
   metadata: Metadata,
-  company: z.object({ id: z.string() }).nullish(),
+  company: Company,
+  product: z.object({ id: z.string() }).nullish(),
+  // fraud signals only (self-referral by payment method), never passed on
+  card_brand: z.string().max(40).nullish(),
+  card_last4: z.string().max(4).nullish(),
+  billing_address: z.object({ postal_code: z.string().max(32).nullish() }).nullish(),
 });
 
 /** The fields of @whop/sdk's Membership that signups read. */
-const MembershipData = z.object({ id: z.string().min(1), user: WhopUser, metadata: Metadata });
+const MembershipData = z.object({ id: z.string().min(1), user: WhopUser, metadata: Metadata, company: Company });
 
 /** The fields of @whop/sdk's refund.created/updated data that reversals read. */
 const RefundData = z.object({
@@ -43,12 +61,18 @@ const RefundData = z.object({
   status: z.string(),
   // null in Whop's type: such a refund matches no payment and reverses nothing
   payment: z.object({ id: z.string().min(1) }).nullable(),
+  company: Company,
 });
 
 /** The fields of @whop/sdk's Dispute that reversals read. */
-const DisputeData = z.object({ id: z.string().min(1), amount: z.number().nonnegative(), payment: z.object({ id: z.string().min(1) }).nullable() });
+const DisputeData = z.object({
+  id: z.string().min(1),
+  amount: z.number().nonnegative(),
+  payment: z.object({ id: z.string().min(1) }).nullable(),
+  company: Company,
+});
 
-const dataSchemas: Record<string, z.ZodType> = {
+const dataSchemas: Record<string, z.ZodType<Record<string, unknown>>> = {
   "payment.succeeded": PaymentData,
   "membership.activated": MembershipData,
   // the referral stops counting as active (DESIGN.md "referral activity")
@@ -80,13 +104,15 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
   if (!envelope.success) return { status: 400, body: { ok: false, error: "not a Whop webhook event" } };
   const { id, type, company_id, data } = envelope.data;
   const dataSchema = dataSchemas[type];
-  if (dataSchema && !dataSchema.safeParse(data).success) {
+  const parsed = dataSchema?.safeParse(data);
+  if (parsed && !parsed.success) {
     return { status: 400, body: { ok: false, error: `unexpected ${type} payload` } };
   }
+  // events without a handler are recorded by id only
   try {
     const r = await rpc(
       "process_webhook_event",
-      { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: data },
+      { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: parsed ? withSignals(parsed.data) : { id: data.id ?? null } },
       Processed,
     );
     return { status: 200, body: { ok: true, ...r } };
@@ -96,4 +122,16 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
     }
     throw err;
   }
+}
+
+/**
+ * The data handed to SQL: the parsed fields without the raw email, card and address, and
+ * (when there is a user) their fraud signals in referly_signals.
+ */
+function withSignals(data: Record<string, unknown>): Record<string, unknown> {
+  const { card_brand, card_last4, billing_address, ...rest } = data as Record<string, unknown> & PaymentEvidence;
+  const user = rest.user as { email?: string | null } | undefined;
+  if (!user) return rest;
+  const { email, ...publicUser } = user;
+  return { ...rest, user: publicUser, referly_signals: paymentSignals({ user: { email }, card_brand, card_last4, billing_address }) };
 }

@@ -705,7 +705,7 @@ $$;
 
 -- The review queue (dashboard section Fraud). p_filter: {status: open (held and flagged,
 -- default) | held | flagged | approved | rejected, member (referrer: id or username),
--- cursor "score|id", limit ≤ 50}. Sorted by score (highest first), then id. Returns
+-- after (cursor "score|id"), limit ≤ 50}. Sorted by score (highest first), then id. Returns
 -- {rows:[fraud_rows], next, counts:{held, flagged} (each capped at 1000)}. Errors: RL400
 -- on a bad status or cursor.
 create function public.list_fraud_queue(p_company_id text, p_filter jsonb) returns jsonb
@@ -713,7 +713,7 @@ language plpgsql stable security definer set search_path = '' as $$
 declare
   v_status text := coalesce(nullif(p_filter->>'status', ''), 'open');
   v_limit integer := least(greatest(coalesce((p_filter->>'limit')::integer, 50), 1), 50);
-  v_cursor text := nullif(p_filter->>'cursor', '');
+  v_cursor text := nullif(p_filter->>'after', '');
   v_score integer;
   v_after uuid;
   v_member text;

@@ -1,4 +1,6 @@
 import { SectionNav } from "@/app/_components/section-nav";
+import { headers } from "next/headers";
+import { recordMemberVisit } from "@/lib/fraud";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
 
 export const dynamic = "force-dynamic";
@@ -12,7 +14,9 @@ const MEMBER_SECTIONS = [
 /** Member app shell (Whop "App path"): one navigation over Home, Earnings and Rewards. */
 export default async function MemberLayout({ children, params }: { children: React.ReactNode; params: Promise<{ experienceId: string }> }) {
   const { experienceId } = await params;
-  await requireExperienceViewer(experienceId);
+  const viewer = await requireExperienceViewer(experienceId);
+  // where the member opens the app from (keyed hashes) is what the fraud checks compare
+  await recordMemberVisit(viewer.companyId, viewer.userId, await headers());
   return (
     <>
       <SectionNav base={`/experiences/${experienceId}`} sections={MEMBER_SECTIONS} label="Sections" />
