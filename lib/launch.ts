@@ -4,8 +4,9 @@
  *  - with neither DATABASE_URL nor SUPABASE_URL: starts the embedded Postgres (data in
  *    .data/postgres, git-ignored) and hands Next its DATABASE_URL;
  *  - with a Postgres URL: applies supabase/migrations;
- *  - with no WHOP_API_KEY (demo mode): starts the local Whop sandbox, generates the user
- *    token key pair and webhook secret, and seeds supabase/seed.sql.
+ *  - with no WHOP_API_KEY: asks for demo mode (REFERLY_DEMO=1, said in one line), starts
+ *    the local Whop sandbox, generates the user token key pair, webhook and hash secrets,
+ *    and seeds supabase/seed.sql and the demo history.
  * `launch()` is also what the tests use to run the app.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -63,6 +64,7 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
     sandbox = await startWhopSandbox(demoSandboxState(env.APP_URL));
     const keys = await generateUserTokenKeys();
     Object.assign(env, {
+      REFERLY_DEMO: "1",
       NEXT_PUBLIC_WHOP_APP_ID: env.NEXT_PUBLIC_WHOP_APP_ID ?? DEMO_APP_ID,
       WHOP_BASE_URL: sandbox.apiUrl,
       WHOP_USER_TOKEN_PUBLIC_KEY: keys.publicJwk,
@@ -76,7 +78,7 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
       if (history.seeded) log("demo history seeded (six months)");
       else if (history.reason !== "already seeded") log(`demo history skipped: ${history.reason}`);
     }
-    log(`demo mode: Whop sandbox at ${sandbox.url}, demo data seeded`);
+    log(`demo mode (no WHOP_API_KEY, so REFERLY_DEMO=1): Whop sandbox at ${sandbox.url}, demo data seeded`);
   }
 
   const nextBin = path.join(process.cwd(), "node_modules", "next", "dist", "bin", "next");

@@ -13,19 +13,48 @@ export class DomainError extends Error {
   }
 }
 
+/** Plain words for the check constraints a form can run into (the rest are named by their column). */
+const CONSTRAINT_MESSAGES: Record<string, string> = {
+  programs_landing_url_https: "The landing URL must be a full https:// address (like https://example.com/join)",
+  programs_fraud_weights_check: "Each fraud weight is a whole number from 0 to 100",
+  programs_upper_level_rates_bp_check: "Each level rate is between 0% and 100%",
+};
+
+/** "relation \"programs\" … constraint \"programs_hold_days_check\"" → "hold days". */
+function constraintWords(message: string, constraint: string | undefined): string | null {
+  const name = constraint ?? /constraint "([^"]+)"/.exec(message)?.[1];
+  if (!name) return null;
+  if (CONSTRAINT_MESSAGES[name]) return CONSTRAINT_MESSAGES[name];
+  const table = /relation "([^"]+)"/.exec(message)?.[1];
+  const column = name.replace(table ? new RegExp(`^${table}_`) : /^$/, "").replace(/_(check|key|fkey)$/, "");
+  return /^[a-z0-9_]+$/.test(column) ? `The ${column.replaceAll("_", " ")} value is not allowed` : null;
+}
+
 /**
- * Map a database error (pg's `{code, message}` or PostgREST's) to a DomainError when it
- * is one of ours (`RL4xx`) or a constraint/format violation of the input; else return
- * it unchanged so callers answer 5xx.
+ * Map a database error (pg's `{code, message, constraint}` or PostgREST's) to a DomainError
+ * when it is one of ours (`RL4xx`, whose message is written for users) or a constraint or
+ * format violation of the input — in plain words, never the database's text with its table
+ * and constraint names. Anything else is returned unchanged so callers answer 5xx (and
+ * users see a generic error page).
  */
 export function toDomainError(err: unknown): unknown {
-  const e = err as { code?: unknown; message?: unknown } | null;
+  const e = err as { code?: unknown; message?: unknown; constraint?: unknown } | null;
   const code = typeof e?.code === "string" ? e.code : "";
-  const message = typeof e?.message === "string" ? e.message : "invalid input";
+  const message = typeof e?.message === "string" ? e.message : "";
   const ours = /^RL(4\d\d)$/.exec(code);
-  if (ours) return new DomainError(Number(ours[1]), message);
-  // check_violation, invalid_text_representation, numeric out of range, not null,
-  // invalid datetime format / field (e.g. a tampered list cursor)
-  if (["23514", "22P02", "22003", "23502", "22007", "22008"].includes(code)) return new DomainError(400, message);
+  if (ours) return new DomainError(Number(ours[1]), message || "invalid input");
+  switch (code) {
+    case "23514": // check_violation
+      return new DomainError(400, constraintWords(message, typeof e?.constraint === "string" ? e.constraint : undefined) ?? "A value is not allowed");
+    case "22P02": // invalid_text_representation
+      return new DomainError(400, "A value has the wrong format");
+    case "22003": // numeric_value_out_of_range
+      return new DomainError(400, "A number is too large");
+    case "23502": // not_null_violation
+      return new DomainError(400, "A required value is missing");
+    case "22007": // invalid_datetime_format (e.g. a tampered list cursor)
+    case "22008": // datetime_field_overflow
+      return new DomainError(400, "A date is not valid");
+  }
   return err;
 }

@@ -5,13 +5,20 @@
  *
  * Paying calls Whop `transfers.create` from the company's ledger account to the member,
  * amount in decimal currency units, `idempotence_key` = the payout id, so a retry (after a
- * failure, a timeout, or a doubled answer) can never pay twice.
+ * failure, a timeout, or a doubled answer) can never pay twice. The origin is only ever the
+ * company's own account as Whop answers it for the verified company
+ * (`ledgerAccounts.retrieve(companyId)`), checked before each transfer against the saved one.
  */
 import { APIError } from "@whop/sdk";
 import { z } from "zod";
 import { rpc } from "../db";
 import { Page, pageParams } from "../lists";
 import { whop } from "../whop/client";
+import { companyLedgerAccount } from "../whop/gateway";
+
+/** Why a payout failed when the saved account is not the company's own (nothing was sent). */
+export const NOT_OWN_ACCOUNT =
+  "Payouts only leave this company's own Whop account, and the saved ledger account is not it: set it again in Settings (setup checklist).";
 
 export const PayoutStatus = z.enum(["requested", "processing", "completed", "failed", "cancelled"]);
 
@@ -55,15 +62,22 @@ export async function requestPayout(companyId: string, userId: string, automatic
  * Send a payout (creator's approve or retry, automatic mode, the payouts job). A definite
  * refusal by Whop (an API error with a 4xx status) fails it with Whop's message; no answer
  * (timeout, network, 5xx) leaves it processing — the outcome is unknown — and the payouts
- * job resends it with the same idempotence key. Throws DomainError from start_payout.
+ * job resends it with the same idempotence key. A saved ledger account that is not the
+ * company's own (per Whop) fails the payout with NOT_OWN_ACCOUNT before any transfer.
+ * Throws DomainError from start_payout, or the SDK's error when Whop can't be asked.
  */
 export async function payPayout(companyId: string, payoutId: string): Promise<Payout> {
+  // the company's own account, from Whop, before anything moves (a lookup failure throws)
+  const own = await companyLedgerAccount(companyId);
   const p = await rpc("start_payout", { p_company_id: companyId, p_payout_id: payoutId }, Started);
   if (p.status === "cancelled") return rpc("get_payout", { p_company_id: companyId, p_payout_id: p.id }, Payout);
+  if (!own || own.id !== p.ledger_account_id) {
+    return rpc("fail_payout", { p_company_id: companyId, p_payout_id: p.id, p_error: NOT_OWN_ACCOUNT }, Payout);
+  }
   let transferId: string;
   try {
     const transfer = await whop().transfers.create({
-      origin_id: p.ledger_account_id,
+      origin_id: own.id,
       destination_id: p.user_id,
       // decimal currency units, from the exact decimal text SQL computed
       amount: Number(p.amount),

@@ -31,6 +31,7 @@ import {
   whopState,
   type Ids,
 } from "../helpers";
+import { NOT_OWN_ACCOUNT } from "../../lib/payouts";
 
 const CRON_SECRET = "cron_test_secret";
 const LEDGER = "ldgr_test";
@@ -90,9 +91,13 @@ const payoutsOf = (company: string) =>
 const ledger = (company: string, kind: string) =>
   rows(`select * from public.transactions where company_id = $1 and kind = $2 order by id`, [company, kind]);
 
+/** The stand-in answers LEDGER as the company's own account (payPayout checks it before each transfer). */
+const ownLedger = (company: string) => whopState({ ledgerAccounts: { [company]: { id: LEDGER, balances: [] } } });
+
 /** An automatic program with no hold and the test ledger account, whose batch is due now. */
 async function automaticProgram(c: Ids, extra: Record<string, unknown> = {}) {
   await settings(c.company, { hold_days: 0, ledger_account_id: LEDGER, payout_mode: "automatic", ...extra });
+  await ownLedger(c.company);
   await db().query(`update public.programs set last_payout_batch_at = null where company_id = $1`, [c.company]);
 }
 
@@ -289,6 +294,39 @@ describe("/api/cron jobs are idempotent (safe to run twice)", () => {
 // ── 2. Automatic payouts through the real SDK ──────────────────────────────
 
 describe("payouts job: automatic payouts through Whop transfers.create", () => {
+  it("a saved ledger account that is not the company's own (another company's) pays nothing: the payout fails with a clear message", async () => {
+    const c = ids();
+    const other = ids();
+    // the stand-in knows both companies' accounts; the admin saved the other company's
+    await whopState({
+      ledgerAccounts: {
+        [c.company]: { id: `ldgr_own${c.company.slice(4, 12)}`, balances: [] },
+        [other.company]: { id: `ldgr_oth${other.company.slice(4, 12)}`, balances: [] },
+      },
+    });
+    await settings(c.company, { hold_days: 0, ledger_account_id: `ldgr_oth${other.company.slice(4, 12)}`, payout_mode: "automatic" });
+    await db().query(`update public.programs set last_payout_batch_at = null where company_id = $1`, [c.company]);
+    await buy(c, 61.7);
+
+    expect((await cron("payouts")).status).toBe(200);
+    const [payout] = await payoutsOf(c.company);
+    expect(payout).toMatchObject({ status: "failed", amount_cents: "1234", whop_transfer_id: null });
+    expect(payout.error).toBe(NOT_OWN_ACCOUNT);
+    expect(await transfersFor(payout.id)).toEqual([]);
+    // the commission is withdrawable again, nothing left the ledger
+    expect((await commissionsOf(c.company, c.referrer))[0]).toMatchObject({ status: "available", payout_id: null });
+    expect(await ledger(c.company, "payout")).toEqual([]);
+
+    // saved again from Whop's answer for the company (what the setup checklist does): paid
+    await settings(c.company, { ledger_account_id: `ldgr_own${c.company.slice(4, 12)}` });
+    // the creator's retry: start_payout, and the job sends what is processing
+    await one(`select public.start_payout($1, $2::uuid) as s`, [c.company, payout.id]);
+    await backdatePayout(payout.id);
+    expect((await cron("payouts")).status).toBe(200);
+    expect(await one(`select status from public.payouts where id = $1`, [payout.id])).toEqual({ status: "completed" });
+    expect((await transfersFor(payout.id)).map((t) => t.body.origin_id)).toEqual([`ldgr_own${c.company.slice(4, 12)}`]);
+  });
+
   it("due_payouts requests the member's $12.34, the SDK sends it, the payout completes and its commissions are paid", async () => {
     const c = ids();
     await automaticProgram(c);
@@ -351,6 +389,7 @@ describe("payouts job: automatic payouts through Whop transfers.create", () => {
   it("a payout requested by the member (request_payout) is sent by the job: 1000 cents go as amount 10", async () => {
     const c = ids();
     await settings(c.company, { hold_days: 0, ledger_account_id: LEDGER, payout_mode: "automatic" });
+    await ownLedger(c.company);
     // this program's batch ran just now: only the member's own request is due
     await db().query(`update public.programs set last_payout_batch_at = now() where company_id = $1`, [c.company]);
     await buy(c, 50);
@@ -381,6 +420,7 @@ describe("payouts job: automatic payouts through Whop transfers.create", () => {
   it("a manual program's requested payout is not sent by the job (the creator approves it)", async () => {
     const c = ids();
     await settings(c.company, { hold_days: 0, ledger_account_id: LEDGER });
+    await ownLedger(c.company);
     await buy(c, 50);
     const [{ id }] = await rows(`select (public.request_payout($1, $2))->>'id' as id`, [c.company, c.referrer]);
     expect((await cron("payouts")).status).toBe(200);
