@@ -540,13 +540,16 @@ end $$;
 --   approve  on_hold commissions → pending with their original available_at (available at
 --            once when that has passed); withheld points are granted; fraud_status approved.
 --   reject   every commission of the referral, at every level and on every payment: not yet
---            paid → cancelled (out of a requested payout, whose amount is recomputed); paid
---            or in a payout being sent → a clawback of what is left, netted against the next
---            payout; the referral → cancelled; withheld points are never granted.
--- Locks: the referral, then its payments (as refunds do), then the payouts its commissions
--- are in, then the commissions — the order refunds and payouts use, so a decision racing
--- either waits instead of deadlocking. A decision is applied once: RL409 when the referral
--- is not flagged or held. Errors: RL400 bad decision or no reason, RL404 unknown referral.
+--            paid → cancelled (out of a requested payout, whose amount is recomputed; one
+--            left with nothing to pay is cancelled); paid or in a payout being sent → a
+--            clawback of what is left, netted against the next payout; the referral →
+--            cancelled; withheld points are never granted.
+-- Locks: the referral, then its payments (as refunds do), then each beneficiary's payout
+-- lock (as request_payout), then the payouts its commissions are in, then the commissions
+-- — the order refunds and payouts use, so a decision racing either waits instead of
+-- deadlocking, and a payout requested meanwhile never asks for money the decision moved.
+-- A decision is applied once: RL409 when the referral is not flagged or held. Errors:
+-- RL400 bad decision or no reason, RL404 unknown referral.
 -- Returns {id, fraud_status, status, commissions_moved}.
 create function public.decide_referral(p_company_id text, p_referral_id uuid, p_decision text, p_reason text, p_actor text)
 returns jsonb
@@ -570,9 +573,19 @@ begin
     raise exception 'This referral is not waiting for review (it is %)', v_ref.fraud_status using errcode = 'RL409';
   end if;
   perform 1 from public.payments where company_id = p_company_id and referral_id = v_ref.id order by payment_id for update;
+  -- each beneficiary's payout lock (request_payout takes it first), in order: a payout
+  -- request either committed before this (its payout is seen and locked next, and asks for
+  -- what is left) or waits for this decision (and asks only for what is withdrawable after it)
+  for p in select distinct beneficiary_user_id as user_id from public.commissions
+           where company_id = p_company_id and referral_id = v_ref.id order by 1 loop
+    perform pg_advisory_xact_lock(hashtextextended('payout:' || p_company_id || ':' || p.user_id, 0));
+  end loop;
   perform 1 from public.payouts
   where id in (select payout_id from public.commissions where company_id = p_company_id and referral_id = v_ref.id)
   order by id for update;
+  -- all of the referral's commissions before changing any (a row-by-row lock would hold the
+  -- rollup lock of the first change while waiting for the next row)
+  perform 1 from public.commissions where company_id = p_company_id and referral_id = v_ref.id order by id for update;
 
   for c in select * from public.commissions where company_id = p_company_id and referral_id = v_ref.id and kind = 'commission'
            order by id for update loop
@@ -608,10 +621,16 @@ begin
     v_moved := v_moved + 1;
   end loop;
 
-  -- a requested payout that lost commissions asks for what is left
+  -- a requested payout that lost commissions asks for what is left; with nothing left it is
+  -- cancelled (as start_payout does), so it does not block the member's next request
   update public.payouts o set amount_cents = (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
                                               where payout_id = o.id and status = 'available'), updated_at = now()
   where o.id = any(v_touched) and o.status = 'requested';
+  update public.commissions set payout_id = null, updated_at = now()
+  where payout_id in (select id from public.payouts where id = any(v_touched) and status = 'requested' and amount_cents <= 0)
+    and status = 'available';
+  update public.payouts set status = 'cancelled', reason = 'nothing left to pay', updated_at = now()
+  where id = any(v_touched) and status = 'requested' and amount_cents <= 0;
 
   update public.referrals set fraud_status = case when p_decision = 'approve' then 'approved' else 'rejected' end,
     status = case when p_decision = 'reject' then 'cancelled' else status end,
@@ -629,9 +648,12 @@ end $$;
 
 -- Decide many referrals at once (the queue's bulk action), each as decide_referral in its
 -- own subtransaction: the ones not waiting for review (or unknown) are skipped, not fatal.
--- Errors: RL400 as decide_referral (checked once, before anything is written), or more
--- than 200 ids. Returns {decided:[{id, fraud_status, status, commissions_moved}], skipped:[{id, error}]}.
-create function public.decide_referrals(p_company_id text, p_referral_ids uuid[], p_decision text, p_reason text, p_actor text)
+-- p_referral_ids is a JSON array of referral ids (jsonb, so every client passes it alike:
+-- a JSON array over PostgREST and over a plain driver; repeats count once).
+-- Errors: RL400 as decide_referral (checked once, before anything is written), no ids, an
+-- id that is not a uuid, or more than 200 ids.
+-- Returns {decided:[{id, fraud_status, status, commissions_moved}], skipped:[{id, error}]}.
+create function public.decide_referrals(p_company_id text, p_referral_ids jsonb, p_decision text, p_reason text, p_actor text)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -642,9 +664,15 @@ begin
   if p_decision not in ('approve', 'reject') then raise exception 'Decide approve or reject' using errcode = 'RL400'; end if;
   if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
   if coalesce(p_actor, '') !~ '^user_' then raise exception 'The deciding admin''s user id is needed' using errcode = 'RL400'; end if;
-  if coalesce(cardinality(p_referral_ids), 0) = 0 then raise exception 'Pick at least one referral' using errcode = 'RL400'; end if;
-  if cardinality(p_referral_ids) > 200 then raise exception 'Decide at most 200 referrals at once' using errcode = 'RL400'; end if;
-  foreach v_id in array (select array_agg(distinct x order by x) from unnest(p_referral_ids) x) loop
+  if jsonb_typeof(p_referral_ids) is distinct from 'array' or jsonb_array_length(p_referral_ids) = 0 then
+    raise exception 'Pick at least one referral' using errcode = 'RL400';
+  end if;
+  if jsonb_array_length(p_referral_ids) > 200 then raise exception 'Decide at most 200 referrals at once' using errcode = 'RL400'; end if;
+  if exists (select 1 from jsonb_array_elements(p_referral_ids) e
+             where jsonb_typeof(e) <> 'string' or e #>> '{}' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') then
+    raise exception 'Not a referral id' using errcode = 'RL400';
+  end if;
+  for v_id in select distinct (e #>> '{}')::uuid from jsonb_array_elements(p_referral_ids) e order by 1 loop
     begin
       v_decided := v_decided || public.decide_referral(p_company_id, v_id, p_decision, p_reason, p_actor);
     exception when sqlstate 'RL409' or sqlstate 'RL404' then
@@ -655,13 +683,17 @@ begin
 end $$;
 
 -- Trust a member (the allow-list) or stop trusting them. p_member: user id or username.
--- Errors: RL404 unknown member. Returns {user_id, trusted, trusted_at, trusted_by}.
+-- Errors: RL404 unknown member, RL400 trusting without the admin's user id. Returns
+-- {user_id, trusted, trusted_at, trusted_by}.
 create function public.set_member_trusted(p_company_id text, p_member text, p_trusted boolean, p_actor text) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   v_user text := public.resolve_member(p_company_id, p_member);
   v public.users;
 begin
+  if p_trusted and coalesce(p_actor, '') !~ '^user_' then
+    raise exception 'The deciding admin''s user id is needed' using errcode = 'RL400';
+  end if;
   update public.users set fraud_trusted_at = case when p_trusted then coalesce(fraud_trusted_at, now()) end,
     fraud_trusted_by = case when p_trusted then coalesce(fraud_trusted_by, p_actor) end, updated_at = now()
   where company_id = p_company_id and user_id = v_user returning * into v;

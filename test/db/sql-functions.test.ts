@@ -228,11 +228,20 @@ describe("record_click", () => {
       code,
       plan_id: "plan_abc123",
       landing_url: "https://example.com/join",
+      // the visitor's counted click of the hour (itself) and the checkout it opened (none yet)
+      first_click_id: first.click_id,
+      checkout_url: null,
     });
-    expect((await click(code, "visitor-a")).counted).toBe(false);
+    // a repeat within the hour points at the first click and reuses its checkout
+    await call("set_click_checkout", { p_click_id: first.click_id, p_checkout_url: "https://whop.com/checkout/ch_1" });
+    expect(await click(code, "visitor-a")).toMatchObject({
+      counted: false,
+      first_click_id: first.click_id,
+      checkout_url: "https://whop.com/checkout/ch_1",
+    });
     expect((await click(code, "visitor-b")).counted).toBe(true);
     const bot = await click(code, "crawler-1", true);
-    expect(bot).toMatchObject({ found: true, counted: false });
+    expect(bot).toMatchObject({ found: true, counted: false, first_click_id: null, checkout_url: null });
 
     const stored = await rows<{ visitor_hash: string; counted: boolean; is_bot: boolean; country: string }>(
       `select visitor_hash, counted, is_bot, country from public.referral_clicks where company_id = $1 order by created_at`,
