@@ -22,6 +22,9 @@ export function useActionForm<S extends ActionState>(action: (prev: S, form: For
   const onSubmit = (e: React.FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const data = new FormData(e.currentTarget);
+    // the button that submitted, with its name and value, as a native submit sends it
+    const submitter = (e.nativeEvent as SubmitEvent).submitter as HTMLButtonElement | null;
+    if (submitter?.name && !data.has(submitter.name)) data.append(submitter.name, submitter.value);
     startTransition(() => formAction(data));
   };
   return { state, pending, formProps: { ref, onSubmit, "aria-busy": pending } };

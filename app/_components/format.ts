@@ -12,4 +12,9 @@ export const statusColor: Record<string, "green" | "blue" | "amber" | "gray" | "
   available: "blue", processing: "blue",
   pending: "amber", requested: "amber", on_hold: "orange",
   expired: "gray", reversed: "gray", cancelled: "gray", failed: "red", inactive: "gray",
+  // fraud review
+  flagged: "amber", held: "orange", approved: "green", rejected: "red", clear: "gray",
 };
+
+/** What a member sees for a commission's status: a fraud hold is "Under review", never why. */
+export const memberStatus = (status: string) => (status === "on_hold" ? "Under review" : status);

@@ -5,6 +5,8 @@ import { cookies } from "next/headers";
 import { notFound, redirect } from "next/navigation";
 import { z } from "zod";
 import { env } from "@/lib/env";
+import { explainCheck, getMemberFraud, type FraudRow } from "@/lib/fraud";
+import { listMembers } from "@/lib/members";
 import { whop } from "@/lib/whop/client";
 import {
   DEMO_COMPANY_ID,
@@ -67,6 +69,7 @@ export async function simulatePurchase(checkoutId: string, _prev: PurchaseState,
   ];
   const secret = env().WHOP_WEBHOOK_SECRET;
   if (!secret) return { ok: false, message: "The demo has no webhook secret; start it with npm run dev." };
+  let outcome: string | null = null;
   for (const event of events) {
     const body = JSON.stringify(event);
     const res = await fetch(`${env().appUrl}/api/webhooks/whop`, {
@@ -75,6 +78,30 @@ export async function simulatePurchase(checkoutId: string, _prev: PurchaseState,
       body,
     });
     if (!res.ok) return { ok: false, message: `The webhook endpoint answered ${res.status}: ${await res.text()}` };
+    if (event.type === "payment.succeeded") outcome = ((await res.json()) as { outcome?: string | null }).outcome ?? null;
   }
-  return { ok: true, message: `${buyer.data.name} paid $49.99. The referral converted and a commission is pending.` };
+  const paid = `${buyer.data.name} paid $49.99.`;
+  const review = await fraudReview(typeof metadata?.referral_code === "string" ? metadata.referral_code : null, user.id);
+  const why = review && review.checks.length ? ` — ${review.checks.map((c) => lowerFirst(explainCheck(c, review.referrer, review.referrer_user_id))).join("; ")}` : "";
+  if (outcome === "commission_held") {
+    return {
+      ok: true,
+      message: `${paid} The referral converted, but its commission is held for fraud review${why}. Approve it in the dashboard's Fraud section (view as the creator); until then the member sees it as "Under review".`,
+    };
+  }
+  if (outcome === "commission_created") {
+    const flagged = review?.fraud_status === "flagged" ? ` It was flagged for review${why}, but paid as usual.` : "";
+    return { ok: true, message: `${paid} The referral converted and a commission is pending.${flagged}` };
+  }
+  return { ok: true, message: `${paid} No commission came of it (${(outcome ?? "no answer").replace(/_/g, " ")}).` };
+}
+
+const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
+
+/** The buyer's referral as the creator's review shows it (null when it was not checked or not found). */
+async function fraudReview(code: string | null, buyerId: string): Promise<FraudRow | null> {
+  if (!code) return null;
+  const owner = (await listMembers(DEMO_COMPANY_ID, { q: code })).rows.find((m) => m.code?.toLowerCase() === code.toLowerCase());
+  if (!owner) return null;
+  return (await getMemberFraud(DEMO_COMPANY_ID, owner.user_id)).rows.find((r) => r.referee_user_id === buyerId) ?? null;
 }

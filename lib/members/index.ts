@@ -89,3 +89,11 @@ export function setCodeActive(companyId: string, userId: string, active: boolean
   );
 }
 
+/** The fraud allow-list (Settings): trusted members by username, first 200 (SQL list_trusted_members). */
+export function listTrustedMembers(companyId: string) {
+  return rpc(
+    "list_trusted_members",
+    { p_company_id: companyId },
+    z.array(z.object({ user_id: z.string(), username: z.string(), trusted_at: z.string(), trusted_by: z.string().nullable() })),
+  );
+}

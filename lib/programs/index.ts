@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { rpc } from "../db";
+import { CHECK_TYPES, type CheckType } from "../fraud";
 import { basisPointsToPercent, centsToDecimal, decimalToCents, percentToBasisPoints } from "../money";
 
 export const Program = z.object({
@@ -40,6 +41,16 @@ export const Program = z.object({
   /** IANA zone; the analytics' days are local days in it */
   timezone: z.string(),
   terms_confirmed_at: z.string().nullable(),
+  /** fraud checks (lib/fraud): off runs none; flag only marks; hold holds a score ≥ fraud_hold_score */
+  fraud_mode: z.enum(["off", "flag", "hold"]),
+  fraud_hold_score: z.number().int(),
+  /** conversions per referrer above which velocity_limit fires */
+  fraud_velocity_hour: z.number().int(),
+  fraud_velocity_day: z.number().int(),
+  /** click to payment faster than this fires fast_conversion */
+  fraud_min_seconds: z.number().int(),
+  /** per-signal weight overrides of fraud_default_weights() */
+  fraud_weights: z.record(z.string(), z.number().int()),
 });
 export type Program = z.infer<typeof Program>;
 
@@ -60,6 +71,11 @@ const whole = (label: string, min: number, max: number) =>
     .regex(/^\d+$/, `${label} must be a whole number`)
     .transform(Number)
     .refine((n) => n >= min && n <= max, `${label} must be from ${min} to ${max}`);
+const FRAUD_MODES = ["off", "flag", "hold"] as const;
+
+/** The settings form's name of a signal's weight field. */
+export const weightField = (check: CheckType) => `fraud_weight_${check}`;
+
 const money = (label: string, currency: string) =>
   z.string().transform((v, ctx) => {
     const cents = decimalToCents(v, currency);
@@ -125,6 +141,16 @@ export const settingsForm = (currency: string) =>
         .trim()
         .refine((v) => v === "" || (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 3650), "Expiry is empty (off) or 1 to 3650 days")
         .transform((v) => (v === "" ? null : Number(v))),
+      fraud_mode: z.enum(FRAUD_MODES, { message: "Pick off, flag or hold" }),
+      fraud_hold_score: whole("Hold score", 1, 100),
+      fraud_velocity_hour: whole("Conversions per hour", 1, 100_000),
+      fraud_velocity_day: whole("Conversions per day", 1, 100_000),
+      fraud_min_seconds: whole("Fast purchase seconds", 0, 86_400),
+      ...Object.fromEntries(CHECK_TYPES.map((c) => [weightField(c), whole("A weight", 0, 100)])),
+    })
+    .refine((s) => s.fraud_velocity_day >= s.fraud_velocity_hour, {
+      path: ["fraud_velocity_day"],
+      message: "Conversions per day must be at least the limit per hour",
     })
     .transform((s) => ({
       commission_rate_bp: s.commission_percent,
@@ -149,12 +175,21 @@ export const settingsForm = (currency: string) =>
       points_l2: s.points_l2,
       points_recurring_months: s.points_recurring_months,
       points_expiry_days: s.points_expiry_days,
+      fraud_mode: s.fraud_mode,
+      fraud_hold_score: s.fraud_hold_score,
+      fraud_velocity_hour: s.fraud_velocity_hour,
+      fraud_velocity_day: s.fraud_velocity_day,
+      fraud_min_seconds: s.fraud_min_seconds,
+      fraud_weights: Object.fromEntries(CHECK_TYPES.map((c) => [c, (s as Record<string, unknown>)[weightField(c)] as number])),
     }));
 
 export type SettingsFormValues = Record<string, string>;
 
-/** The settings form's values for a program (the inverse of settingsForm). */
-export function settingsFormValues(p: Program): SettingsFormValues {
+/**
+ * The settings form's values for a program (the inverse of settingsForm). A signal's
+ * weight is the program's override, else `defaultWeights` (fraudDefaultWeights()).
+ */
+export function settingsFormValues(p: Program, defaultWeights: Record<string, number>): SettingsFormValues {
   return {
     commission_percent: basisPointsToPercent(p.commission_rate_bp),
     commission_type: p.commission_type,
@@ -183,7 +218,18 @@ export function settingsFormValues(p: Program): SettingsFormValues {
     points_l2: String(p.points_l2),
     points_recurring_months: String(p.points_recurring_months),
     points_expiry_days: p.points_expiry_days === null ? "" : String(p.points_expiry_days),
+    fraud_mode: p.fraud_mode,
+    fraud_hold_score: String(p.fraud_hold_score),
+    fraud_velocity_hour: String(p.fraud_velocity_hour),
+    fraud_velocity_day: String(p.fraud_velocity_day),
+    fraud_min_seconds: String(p.fraud_min_seconds),
+    ...Object.fromEntries(CHECK_TYPES.map((c) => [weightField(c), String(p.fraud_weights[c] ?? defaultWeights[c] ?? 0)])),
   };
+}
+
+/** Each fraud signal's default weight (SQL fraud_default_weights(), the one place they are set). */
+export function fraudDefaultWeights(): Promise<Record<CheckType, number>> {
+  return rpc("fraud_default_weights", {}, z.object(Object.fromEntries(CHECK_TYPES.map((c) => [c, z.number().int()])) as Record<CheckType, z.ZodNumber>));
 }
 
 /**

@@ -51,6 +51,7 @@ alter table public.users
   add column email_normalized text check (email_normalized is null or length(email_normalized) <= 320),
   add column fraud_trusted_at timestamptz,
   add column fraud_trusted_by text;
+create index users_trusted_idx on public.users (company_id) where fraud_trusted_at is not null;
 
 alter table public.referral_clicks
   add column ip_hash text check (ip_hash ~ '^[0-9a-f]{64}$'),
@@ -701,6 +702,16 @@ begin
   return jsonb_build_object('user_id', v.user_id, 'trusted', v.fraud_trusted_at is not null,
     'trusted_at', v.fraud_trusted_at, 'trusted_by', v.fraud_trusted_by);
 end $$;
+
+-- The allow-list (Settings): trusted members by username, first 200.
+-- Returns [{user_id, username, trusted_at, trusted_by}].
+create function public.list_trusted_members(p_company_id text) returns jsonb
+language sql stable security definer set search_path = '' as $$
+  select coalesce(jsonb_agg(jsonb_build_object('user_id', user_id, 'username', coalesce(username, user_id),
+    'trusted_at', fraud_trusted_at, 'trusted_by', fraud_trusted_by) order by lower(coalesce(username, user_id)), user_id), '[]')
+  from (select * from public.users where company_id = p_company_id and fraud_trusted_at is not null
+        order by lower(coalesce(username, user_id)), user_id limit 200) u
+$$;
 
 -- One queue row per referral: who, the score, the flagged signals with their evidence, and
 -- the referrer's history (their other referrals held, flagged or rejected, and trusted).

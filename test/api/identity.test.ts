@@ -179,7 +179,7 @@ describe("creator dashboard /dashboard/[companyId]: admins only", () => {
     await whopCompany(a.company, a.experience, { [a.referrer]: "customer", [a.other]: "admin" });
     await whopCompany(b.company, b.experience, { [b.other]: "admin" });
     await apiCodeFor(a.company, a.referrer, "member_a");
-    for (const section of ["", "/members", `/members/${a.referrer}`, "/referrals", "/commissions", "/payouts", "/rewards", "/settings"]) {
+    for (const section of ["", "/members", `/members/${a.referrer}`, "/referrals", "/commissions", "/payouts", "/rewards", "/fraud", "/settings"]) {
       const path = `/dashboard/${a.company}${section}`;
       expectUnauthorized(await page(path));
       expectForbidden(await page(path, await userToken(a.referrer)));

@@ -23,251 +23,22 @@
  * sets. Screenshots of every section at both widths go to test-results/.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import pg from "pg";
-import { chromium, type Browser, type Locator, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { DEMO_COMPANY_ID, DEMO_COOKIE, DEMO_EXPERIENCE_ID, DEMO_LEDGER_ACCOUNT_ID, DEMO_USERS, demoSandboxState } from "../../lib/whop/demo";
+import { readFileSync } from "node:fs";
+import type { Locator, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { DEMO_EXPERIENCE_ID, DEMO_LEDGER_ACCOUNT_ID, demoSandboxState } from "../../lib/whop/demo";
+import {
+  addDays, ALEX, base, CASEY, change, checkLayout, codeOf, commissionOfBuyer, COMPANY, countedClicks, DASH, day, expectDefaultRate,
+  expectSections, fn, HOME, listCommissions, listMembers, listPayouts, listReferrals, memberDetail, memberView, money, nav, open,
+  percent, program, purchaseThrough, referralOfBuyer, rows, SAM, says, shot, shows, sql, table, text, useBrowser, useFraudSettings,
+  visit, wallet, WIDTHS,
+} from "./browser";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const base = inject("demoUrl");
-const COMPANY = DEMO_COMPANY_ID;
-const DASH = `${base}/dashboard/${COMPANY}`;
-const HOME = `${base}/experiences/${DEMO_EXPERIENCE_ID}`;
-const WIDTHS = [1100, 375] as const;
-const PHONE = 375;
-
-const user = (username: string) => {
-  const u = DEMO_USERS.find((d) => d.username === username);
-  if (!u) throw new Error(`no demo user ${username}`);
-  return u;
-};
-const CASEY = user("casey");
-const ALEX = user("alex");
-const SAM = user("sam");
-
-let browser: Browser;
-let db: pg.Pool;
-
-beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
-  });
-  db = new pg.Pool({ connectionString: inject("demoDbUrl"), max: 4 });
-  mkdirSync("test-results", { recursive: true });
-});
-afterAll(async () => {
-  await browser?.close();
-  await db?.end();
-});
-
-// ── The database: what the pages must show ──────────────────────────────────
-
-async function sql<T = any>(text: string, params: unknown[] = []): Promise<T[]> {
-  return (await db.query(text, params)).rows as T[];
-}
-/** The jsonb result of `public.<name>(args…)`. */
-async function fn(name: string, ...args: unknown[]): Promise<any> {
-  const [row] = await sql(`select public.${name}(${args.map((_, i) => `$${i + 1}`).join(", ")}) as r`, args);
-  return row.r;
-}
-const program = async () => (await sql(`select * from public.programs where company_id = $1`, [COMPANY]))[0];
-const wallet = (userId: string) => fn("get_member_wallet", COMPANY, userId);
-const memberView = (userId: string) => fn("get_member_view", COMPANY, userId, null, null);
-const memberDetail = (userId: string) => fn("get_member_detail", COMPANY, userId);
-const listMembers = (filter: object) => fn("list_members", COMPANY, JSON.stringify(filter));
-const listCommissions = (filter: object) => fn("list_commissions", COMPANY, JSON.stringify(filter));
-const listPayouts = (filter: object) => fn("list_payouts", COMPANY, JSON.stringify(filter));
-const listReferrals = (filter: object) => fn("list_referrals", COMPANY, JSON.stringify(filter));
-const codeOf = async (userId: string): Promise<string> =>
-  (await sql(`select code from public.referral_codes where company_id = $1 and user_id = $2`, [COMPANY, userId]))[0].code;
-const countedClicks = async (code: string): Promise<number> =>
-  Number(
-    (await sql(`select count(*) as n from public.referral_clicks k join public.referral_codes c on c.id = k.code_id where c.company_id = $1 and c.code = $2`, [COMPANY, code]))[0].n,
-  );
-
-// ── How the pages write figures (en-US, program currency USD) ───────────────
-
-/** Cents as US dollars, written independently of the app: 123456 → "$1,234.56", -5 → "-$0.05". */
-function money(cents: number): string {
-  const abs = Math.abs(cents);
-  const dollars = String(Math.floor(abs / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${cents < 0 ? "-" : ""}$${dollars}.${String(abs % 100).padStart(2, "0")}`;
-}
-/** "Nov 22, 2026" for a timestamp (UTC, as the pages show dates). */
-const day = (iso: string) => new Date(iso).toLocaleDateString("en-US", { dateStyle: "medium", timeZone: "UTC" });
-/** Basis points as the pages' percent: 2000 → "20%", 1250 → "12.5%". */
-const percent = (bp: number) => `${bp / 100}%`;
-/** A KPI's "vs previous" line. */
-function change(current: number, previous: number): string {
-  if (previous === 0) return "—";
-  const d = Math.round(((current - previous) / Math.abs(previous)) * 1000) / 10;
-  return `${d >= 0 ? "+" : ""}${d}% vs previous`;
-}
-const addDays = (d: string, n: number) => new Date(Date.parse(`${d}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-
-// ── The browser ─────────────────────────────────────────────────────────────
-
-let visitors = 0;
-/**
- * A fresh browser context at `width`, viewing as `as` (the demo cookie the landing page's
- * "view as" sets; the app's proxy turns it into a signed Whop user token). Each context
- * is a new visitor (its own user agent), so its clicks on a link are counted. Headless
- * Chromium announces itself as HeadlessChrome, which isbot rightly calls a bot: browse as
- * a person's Chrome would.
- */
-async function open(width: number, as?: { id: string }): Promise<Page> {
-  const phone = width <= PHONE;
-  const n = ++visitors;
-  const context = await browser.newContext({
-    viewport: { width, height: phone ? 812 : 1200 },
-    isMobile: phone,
-    hasTouch: phone,
-    userAgent: phone
-      ? `Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.${n}.0 Mobile Safari/537.36`
-      : `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.${n}.0 Safari/537.36`,
-  });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
-  if (as) await context.addCookies([{ name: DEMO_COOKIE, value: as.id, url: base, httpOnly: true, sameSite: "Lax" }]);
-  const page = await context.newPage();
-  // fail a step with its own message well before the test's timeout
-  page.setDefaultTimeout(10_000);
-  return page;
-}
-
-const widthOf = (page: Page) => page.viewportSize()!.width;
-
-/**
- * The layout: on a phone the page must not scroll sideways (wide tables scroll inside
- * their box), and at any width no control and no table cell may be cut off at the edge
- * of the window or of a box that clips what overflows it — except inside a box that
- * scrolls sideways on purpose (wide tables, the section tabs). Soft assertions: a layout
- * fault is reported and the walk goes on.
- */
-async function checkLayout(page: Page) {
-  await page.waitForLoadState("networkidle");
-  if (widthOf(page) <= PHONE) {
-    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-    expect.soft(scrollWidth, `${page.url()} scrolls sideways at ${PHONE} px`).toBeLessThanOrEqual(PHONE);
-  }
-  const cut = await page.evaluate(() => {
-    // a person cannot scroll a box that clips; Playwright scrolls one to reach an element
-    // in it: undo that, to see what a person sees
-    for (const e of Array.from(document.querySelectorAll("*"))) if (e.scrollLeft && getComputedStyle(e).overflowX === "hidden") e.scrollLeft = 0;
-    const scrollsSideways = (el: Element | null): boolean => {
-      for (let e = el; e && e !== document.body; e = e.parentElement) {
-        const s = getComputedStyle(e);
-        if ((s.overflowX === "auto" || s.overflowX === "scroll") && e.scrollWidth > e.clientWidth) return true;
-      }
-      return false;
-    };
-    /** The visible part of the element's box once every ancestor that clips has clipped it. */
-    const clippedRight = (el: Element): number => {
-      let right = Math.min(el.getBoundingClientRect().right, window.innerWidth);
-      for (let e = el.parentElement; e && e !== document.body; e = e.parentElement) {
-        if (getComputedStyle(e).overflowX !== "visible") right = Math.min(right, e.getBoundingClientRect().right);
-      }
-      return right;
-    };
-    return Array.from(document.querySelectorAll("button, a, input, select, textarea, th, td"))
-      .filter((el) => {
-        const r = el.getBoundingClientRect();
-        if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === "hidden") return false;
-        return (clippedRight(el) < r.right - 1 || r.left < -1) && !scrollsSideways(el.parentElement);
-      })
-      .map((el) => {
-        const r = el.getBoundingClientRect();
-        const name = el.getAttribute("aria-label") ?? el.getAttribute("placeholder") ?? el.textContent?.trim() ?? el.tagName;
-        return `${el.tagName.toLowerCase()} "${name.slice(0, 40)}" spans ${Math.round(r.left)}–${Math.round(r.right)} px`;
-      });
-  });
-  expect.soft(cut, `${page.url()} at ${widthOf(page)} px cuts off controls or table cells`).toEqual([]);
-}
-
-/** Open `url` (must answer 2xx) and check the layout. */
-async function visit(page: Page, url: string) {
-  const res = await page.goto(url);
-  expect(res?.status(), `${url} answered ${res?.status()}`).toBeLessThan(300);
-  await checkLayout(page);
-}
-
-/** Follow a section link of the one navigation (dashboard or member app). */
-async function nav(page: Page, title: string, path: string) {
-  await page.locator(".section-nav").getByRole("link", { name: title, exact: true }).click();
-  await page.waitForURL((u) => u.pathname === path);
-  await expect.poll(() => page.locator(".section-nav").getByRole("link", { name: title, exact: true }).getAttribute("aria-current")).toBe("page");
-  await checkLayout(page);
-}
-
-/** The one navigation: these sections, in this order, each a link to its own route. */
-async function expectSections(page: Page, root: string, sections: [string, string][]) {
-  const links = page.locator(".section-nav").getByRole("link");
-  expect(await links.evaluateAll((as) => as.map((a) => a.getAttribute("href")))).toEqual(sections.map(([, path]) => `${root}${path}`));
-  for (const [title, path] of sections)
-    expect(await page.locator(".section-nav").getByRole("link", { name: title, exact: true }).getAttribute("href"), title).toBe(`${root}${path}`);
-}
-
-async function shot(page: Page, name: string) {
-  await page.screenshot({ path: `test-results/${name}-${widthOf(page)}.png`, fullPage: true });
-}
-
-const text = async (page: Page | Locator, testId: string) => (await page.getByTestId(testId).first().textContent())?.replace(/\s+/g, " ").trim();
-/** Wait until `testId` shows `expected` (after an action re-renders the page). */
-const shows = (page: Page | Locator, testId: string, expected: string) => expect.poll(() => text(page, testId), { timeout: 10_000 }).toBe(expected);
-
-/** The body rows of a table, each as its cells' text. */
-async function rows(table: Locator): Promise<string[][]> {
-  await table.waitFor();
-  return table
-    .locator("tbody tr")
-    .evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td, th")).map((c) => (c.textContent ?? "").replace(/\s+/g, " ").trim())));
-}
-const table = (page: Page | Locator, name: string) => page.getByRole("table", { name, exact: true });
-
-/** A status or error message of a form, once it appears. */
-async function says(form: Locator, message: string | RegExp, role: "status" | "alert" = "status") {
-  await form.getByRole(role).filter({ hasText: message }).waitFor().catch(async (e) => {
-    throw new Error(`${e}\n the form says: ${await form.textContent().catch(() => "(gone)")}`);
-  });
-}
-
-/**
- * A new buyer pays $49.99 through `code`'s link: the link, the demo Whop checkout, and
- * "simulate purchase" (a signed payment.succeeded to the app's own webhook endpoint).
- * Returns the buyer's username.
- */
-async function purchaseThrough(page: Page, code: string): Promise<string> {
-  const buyer = `Buyer ${randomUUID().slice(0, 8)}`;
-  await page.goto(`${base}/r/${code}`);
-  await page.waitForURL("**/demo/checkout/**");
-  expect(await text(page, "checkout-code")).toBe(code);
-  await checkLayout(page);
-  await page.getByRole("textbox").fill(buyer);
-  await page.getByRole("button", { name: /Simulate purchase/ }).click();
-  await page.getByText(`${buyer} paid $49.99`).waitFor();
-  return buyer.toLowerCase().replace(/[^a-z0-9]+/g, "");
-}
-
-/** The level-1 commission of the buyer's payment. */
-async function commissionOfBuyer(username: string) {
-  const [c] = await sql(
-    `select c.* from public.commissions c
-       join public.payments p on p.company_id = c.company_id and p.payment_id = c.payment_id
-       join public.users u on u.company_id = p.company_id and u.user_id = p.user_id
-     where c.company_id = $1 and u.username = $2 and c.level = 1`,
-    [COMPANY, username],
-  );
-  expect(c, `no commission for ${username}'s payment`).toBeTruthy();
-  return c;
-}
-
-/** The commission every test's purchase earns: 20% of $49.99 = 999.8 cents, rounded to $10.00. */
-async function expectDefaultRate() {
-  const p = await program();
-  expect(p.commission_rate_bp, "the demo program's commission is 20% (a settings test left it changed?)").toBe(2000);
-  expect(p.commission_type ?? "percentage").toBe("percentage");
-}
+useBrowser();
+// The walk buys through two members' links many times within minutes, more than a real
+// referrer would: it raises the velocity limits for its run (test/e2e/fraud.test.ts checks
+// them) and otherwise keeps the default fraud checks — hold at 50, fast purchase under 10 s.
+useFraudSettings({ fraud_mode: "hold", fraud_hold_score: 50, fraud_min_seconds: 10, fraud_velocity_hour: 1000, fraud_velocity_day: 10000 });
 
 // ── The overview's expectations ─────────────────────────────────────────────
 
@@ -376,7 +147,7 @@ describe.each(WIDTHS)("the creator's dashboard at %i px", (width) => {
     await page.getByRole("heading", { name: (await program()).name }).waitFor();
     await expectSections(page, `/dashboard/${COMPANY}`, [
       ["Overview", ""], ["Members", "/members"], ["Referrals", "/referrals"], ["Commissions", "/commissions"],
-      ["Payouts", "/payouts"], ["Rewards", "/rewards"], ["Settings", "/settings"],
+      ["Payouts", "/payouts"], ["Rewards", "/rewards"], ["Fraud", "/fraud"], ["Settings", "/settings"],
     ]);
 
     // default: the last 30 days, ending today in the program's time zone
@@ -640,14 +411,16 @@ describe.each(WIDTHS)("the creator's dashboard at %i px", (width) => {
       expect(again.status()).toBe(302);
       expect(again.headers().location).toContain("/demo/checkout/");
 
-      // change the code for them: the old link is gone; then back
+      // change the code for them: the old link stays theirs (a retired code keeps attributing to them); then back
       const temporary = `T-${randomUUID().slice(0, 6).toUpperCase()}`;
       const change = page.getByRole("form", { name: "Change code" });
       await change.getByLabel("New code").fill(temporary);
       await change.getByRole("button", { name: "Change code" }).click();
       await says(change, `Code changed to ${temporary}.`);
       await shows(page, "member-code", temporary);
-      expect((await visitor.request.get(`${base}/r/${code}`, { maxRedirects: 0 })).status()).toBe(404);
+      const retired = await visitor.request.get(`${base}/r/${code}`, { maxRedirects: 0 });
+      expect(retired.status()).toBe(302);
+      expect(retired.headers().location).toContain("/demo/checkout/");
       await change.getByLabel("New code").fill(code);
       await change.getByRole("button", { name: "Change code" }).click();
       await says(change, `Code changed to ${code}.`);
@@ -710,6 +483,10 @@ describe.each(WIDTHS)("the creator's dashboard at %i px", (width) => {
     const buyers = [await purchaseThrough(page, code), await purchaseThrough(page, code)];
     const [approveMe, cancelMe] = await Promise.all(buyers.map(commissionOfBuyer));
     for (const c of [approveMe, cancelMe]) expect([c.status, Number(c.amount_cents), Number(c.base_amount_cents)]).toEqual(["pending", 1000, 4999]);
+    // bought from another browser and address, seconds after the click: flagged at most (a fast
+    // purchase weighs 20, under the hold score of 50), paid as usual
+    expect(await referralOfBuyer(buyers[0])).toMatchObject({ fraud_status: "flagged", fraud_score: 20 });
+    expect(["clear", "flagged"]).toContain((await referralOfBuyer(buyers[1])).fraud_status);
 
     await visit(page, DASH);
     await nav(page, "Commissions", `/dashboard/${COMPANY}/commissions`);
@@ -953,6 +730,9 @@ async function checkHome(page: Page, userId: string) {
     "earnings-total": money(e.total_earnings),
     "earnings-pending": money(e.pending_earnings),
   };
+  const onHold = (await wallet(userId)).balances.on_hold;
+  if (onHold > 0) expected["under-review"] = `Under review: ${money(onHold)} of commission is being checked by the creator before it counts.`;
+  else expect(await page.getByTestId("under-review").count(), "Home says something is under review").toBe(0);
   for (const id of Object.keys(expected)) shown[id] = await text(page, id);
   expect(shown, `Home of ${userId}`).toEqual(expected);
   await page.locator('figure[aria-label="Your clicks and conversions over the last 30 days"] svg.recharts-surface').first().waitFor();
@@ -976,6 +756,9 @@ async function checkEarnings(page: Page, userId: string) {
     reversed: await text(page, "balance-reversed"),
   };
   expect(shown).toEqual({ pending: money(w.balances.pending), available: money(w.balances.available), paid: money(w.balances.paid), reversed: money(w.balances.reversed) });
+  // what the fraud checks hold is "Under review", shown only when there is some
+  if (w.balances.on_hold > 0) expect(await text(page, "balance-under-review")).toBe(money(w.balances.on_hold));
+  else expect(await page.getByTestId("balance-under-review").count()).toBe(0);
   if (w.upcoming.length)
     expect(await text(page, "upcoming")).toBe(
       `Becomes available: ${w.upcoming.map((u: { amount_cents: number; available_at: string }) => `${money(u.amount_cents)} on ${day(u.available_at)}`).join(" · ")}`,
@@ -993,7 +776,8 @@ async function checkEarnings(page: Page, userId: string) {
   if (commissions.rows.length)
     expect(await rows(table(page, "Your commissions"))).toEqual(
       commissions.rows.map((c: any) => [
-        day(c.created_at), c.kind === "clawback" ? "refund" : String(c.level), c.rate_bp ? percent(c.rate_bp) : "flat", money(c.amount_cents - c.reversed_cents), c.status,
+        day(c.created_at), c.kind === "clawback" ? "refund" : String(c.level), c.rate_bp ? percent(c.rate_bp) : "flat", money(c.amount_cents - c.reversed_cents),
+        c.status === "on_hold" ? "Under review" : c.status,
       ]),
     );
   expect(await page.getByRole("link", { name: "Next page →" }).count()).toBe(commissions.next ? 1 : 0);
@@ -1051,7 +835,7 @@ describe.each(WIDTHS)("the member app at %i px", (width) => {
     await shot(page, "member-rewards");
   }, 60_000);
 
-  it("copies the link, a purchase through it converts: +1 click, signup, conversion and active referral, +$10.00 (20% of $49.99), +points", async () => {
+  it("copies the link; buying through it from the member's own browser converts but holds the commission for review; the creator approves it in Fraud: +$10.00 pending, +points", async () => {
     await expectDefaultRate();
     const member = ALEX;
     const page = await open(width, member);
@@ -1070,7 +854,8 @@ describe.each(WIDTHS)("the member app at %i px", (width) => {
     if (await share.count()) expect(await share.getAttribute("href")).toContain(encodeURIComponent(copied));
     else await page.getByRole("button", { name: "Share" }).waitFor();
 
-    // follow it: the click is recorded, the (demo) Whop checkout opens; pay
+    // follow it: the click is recorded, the (demo) Whop checkout opens; pay — from the
+    // browser and address the member opened the app with, seconds after the click
     await page.goto(copied);
     await page.waitForURL("**/demo/checkout/**");
     expect(await text(page, "checkout-code")).toBe(view.code);
@@ -1078,50 +863,92 @@ describe.each(WIDTHS)("the member app at %i px", (width) => {
     await page.getByRole("textbox").fill(buyer);
     await page.getByRole("button", { name: /Simulate purchase/ }).click();
     await page.getByText(`${buyer} paid $49.99`).waitFor();
+    // the demo says why, as the creator's review words it
+    const said = (await page.getByRole("status").textContent()) ?? "";
+    expect(said).toMatch(
+      new RegExp(
+        `^${buyer} paid \\$49\\.99\\. The referral converted, but its commission is held for fraud review — ` +
+          `same device and browser as ${member.username} used opening the member app \\(first seen [A-Z][a-z]{2} \\d{1,2}\\); ` +
+          `same IP address as ${member.username} used opening the member app \\(first seen [A-Z][a-z]{2} \\d{1,2}\\); ` +
+          `paid [\\d.]+ seconds after clicking the link \\(minimum 10\\)\\. Approve it in the dashboard's Fraud section`,
+      ),
+    );
     await checkLayout(page);
+    await shot(page, "demo-purchase-held");
+    const username = buyer.toLowerCase().replace(/[^a-z0-9]+/g, "");
+    const referral = await referralOfBuyer(username);
+    expect([referral.status, referral.fraud_status, referral.fraud_score]).toEqual(["converted", "held", 80]);
+    const c = await commissionOfBuyer(username);
+    expect([c.status, Number(c.amount_cents)]).toEqual(["on_hold", 1000]);
+
     await page.getByRole("link", { name: /Back to the referral dashboard/ }).click();
     await page.waitForURL(`**/experiences/${DEMO_EXPERIENCE_ID}`);
-
     const e0 = view.earnings.find((x: { currency: string }) => x.currency === "USD") ?? { total_earnings: 0, pending_earnings: 0 };
     await shows(page, "funnel-conversions", String(view.funnel.conversions + 1));
     expect({
       clicks: await text(page, "funnel-clicks"),
       signups: await text(page, "funnel-signups"),
       active: await text(page, "funnel-active"),
-      month: await text(page, "earned-month"),
       total: await text(page, "earnings-total"),
       pending: await text(page, "earnings-pending"),
+      review: await text(page, "under-review"),
     }).toEqual({
       clicks: String(view.funnel.clicks + 1),
       signups: String(view.funnel.signups + 1),
       active: String(view.funnel.active_referrals + 1),
-      month: money(view.this_month_cents + 1000),
-      total: money(e0.total_earnings + 1000),
-      pending: money(e0.pending_earnings + 1000),
+      // a held commission counts nowhere yet: it is "under review", and never says why
+      total: money(e0.total_earnings),
+      pending: money(e0.pending_earnings),
+      review: `Under review: ${money(w.balances.on_hold + 1000)} of commission is being checked by the creator before it counts.`,
     });
-    const username = buyer.toLowerCase().replace(/[^a-z0-9]+/g, "");
     const row = table(page, "Your referrals").getByRole("row").filter({ hasText: username });
     expect(await row.getByText("converted", { exact: true }).count()).toBe(1);
     await checkHome(page, member.id);
     await checkLayout(page);
 
-    // Earnings: $10.00 more pending, with the day it becomes available
+    // Earnings: $10.00 under review, nothing more pending, no points yet
     await nav(page, "Earnings", `/experiences/${DEMO_EXPERIENCE_ID}/earnings`);
     await page.getByTestId("balance-pending").waitFor();
+    expect(await text(page, "balance-under-review")).toBe(money(w.balances.on_hold + 1000));
+    expect(await text(page, "balance-pending")).toBe(money(w.balances.pending));
+    expect((await rows(table(page, "Your commissions")))[0]).toEqual([day(c.created_at), "1", "20%", "$10.00", "Under review"]);
+    expect(await page.locator("main").innerText()).not.toMatch(/device|IP address|seconds after|fraud/i);
+    await checkEarnings(page, member.id);
+    expect((await wallet(member.id)).points.balance).toBe(w.points.balance);
+
+    // the creator approves it in Fraud, with a reason
+    const creator = await open(width, CASEY);
+    await visit(creator, `${DASH}/fraud?member=${member.username}`);
+    const review = creator.getByRole("form", { name: "Review referrals" });
+    const queued = table(creator, "Review queue").locator("tbody tr").filter({ hasText: username });
+    const cells = (await queued.locator("td").allTextContents()).map((t) => t.replace(/\s+/g, " ").trim());
+    expect(cells.slice(1, 5)).toEqual([`${member.username} → ${username}Paid ${day(referral.converted_at.toISOString())}`, "80", "held", "$10.00"]);
+    expect(cells[5]).toContain(`Same device and browser as ${member.username} used opening the member app`);
+    await review.getByLabel("Reason", { exact: true }).fill("The member's own test purchase: allowed");
+    await review.getByRole("button", { name: `Approve ${member.username} → ${username}` }).click();
+    await says(review, "Approved 1.");
+    await expect.poll(() => queued.count()).toBe(0);
+    expect((await referralOfBuyer(username)).fraud_status).toBe("approved");
+    await checkLayout(creator);
+
+    // the member: $10.00 more pending, with the day it becomes available (the original one), and the points
+    await page.reload();
+    const after = await commissionOfBuyer(username);
+    expect([after.status, day(after.available_at.toISOString())]).toEqual(["pending", day(c.available_at.toISOString())]);
     expect(await text(page, "balance-pending")).toBe(money(w.balances.pending + 1000));
     expect(await text(page, "balance-available")).toBe(money(w.balances.available));
-    const c = await commissionOfBuyer(username);
-    expect(await text(page, "upcoming")).toContain(`$10.00 on ${day(c.available_at)}`);
+    expect(await page.getByTestId("balance-under-review").count()).toBe(w.balances.on_hold > 0 ? 1 : 0);
+    expect(await text(page, "upcoming")).toContain(`$10.00 on ${day(c.available_at.toISOString())}`);
     expect((await rows(table(page, "Your commissions")))[0]).toEqual([day(c.created_at), "1", "20%", "$10.00", "pending"]);
     await checkEarnings(page, member.id);
 
-    // Rewards: the first-payment points
+    // Rewards: the first-payment points, granted with the approval
     await nav(page, "Rewards", `/experiences/${DEMO_EXPERIENCE_ID}/rewards`);
     await page.getByTestId("points-balance").waitFor();
     expect(await text(page, "points-balance")).toBe(String(w.points.balance + firstPaymentPoints));
     expect((await rows(table(page, "Points history")))[0].slice(0, 2)).toEqual([day(new Date().toISOString()), `+${firstPaymentPoints}`]);
     await checkRewards(page, member.id);
-  }, 90_000);
+  }, 120_000);
 
   it("redeems points for a reward and gets a Whop promo code", async () => {
     const member = SAM;
@@ -1193,7 +1020,7 @@ describe("the member's one-time forms", () => {
     expect(r).toEqual({ referrer_user_id: referrer.id, source: "claim", status: "pending" });
   });
 
-  it("a member picks a vanity code; a taken or malformed one is refused; the old link is gone", async () => {
+  it("a member picks a vanity code; a taken or malformed one is refused; the old link still counts for them", async () => {
     const page = await open(1100, CASEY);
     await visit(page, HOME);
     const old = await codeOf(CASEY.id);
@@ -1212,12 +1039,15 @@ describe("the member's one-time forms", () => {
     await shows(page, "referral-link", `${base}/r/${vanity}`);
     expect(await text(page, "referral-code")).toBe(vanity);
     expect((await page.request.get(`${base}/r/${vanity.toLowerCase()}`, { maxRedirects: 0 })).status()).toBe(302);
-    expect((await page.request.get(`${base}/r/${old}`, { maxRedirects: 0 })).status()).toBe(404);
+    // links already shared keep working: the retired code is still the member's
+    const retired = await page.request.get(`${base}/r/${old}`, { maxRedirects: 0 });
+    expect(retired.status()).toBe(302);
+    expect(retired.headers().location).toContain("/demo/checkout/");
   });
 
   it("a member cannot open the creator dashboard", async () => {
     const page = await open(1100, ALEX);
-    for (const path of ["", "/members", `/members/${SAM.id}`, "/payouts", "/settings"]) {
+    for (const path of ["", "/members", `/members/${SAM.id}`, "/payouts", "/fraud", "/settings"]) {
       const res = await page.goto(`${DASH}${path}`);
       expect(res?.status(), path).toBe(403);
       await page.getByText("You don't have access to this page").waitFor();

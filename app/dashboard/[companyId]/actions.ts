@@ -27,7 +27,8 @@ const field = (form: FormData, name: string) => String(form.get(name) ?? "");
 export async function saveSettingsAction(companyId: string, _prev: SettingsState, form: FormData): Promise<SettingsState> {
   await requireCompanyAdmin(companyId);
   const program = await getProgram(companyId);
-  const values = Object.fromEntries(Object.keys(settingsFormValues(program)).map((f) => [f, field(form, f)]));
+  // the form's field names (the weights given here do not matter: only the keys are read)
+  const values = Object.fromEntries(Object.keys(settingsFormValues(program, {})).map((f) => [f, field(form, f)]));
   const result = await saveSettings(companyId, program.currency, values);
   if (!result.ok) return { ok: false, message: "Please fix the highlighted fields.", errors: result.errors };
   revalidatePath(`/dashboard/${companyId}`, "layout");

@@ -13,6 +13,7 @@ const DASHBOARD_SECTIONS = [
   { href: "/commissions", title: "Commissions" },
   { href: "/payouts", title: "Payouts" },
   { href: "/rewards", title: "Rewards" },
+  { href: "/fraud", title: "Fraud" },
   { href: "/settings", title: "Settings" },
 ];
 

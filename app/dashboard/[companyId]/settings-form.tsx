@@ -4,15 +4,19 @@ import { Button, Checkbox, Heading, Text, TextField } from "@whop/react/componen
 import { useActionForm } from "@/app/_components/action-form";
 import { saveSettingsAction, type SettingsState } from "./actions";
 
-type Field = {
+export type Field = {
   name: string;
   label: string;
   hint?: string;
   options?: string[];
+  /** what each option says, when not its value */
+  optionLabels?: Record<string, string>;
   checkbox?: boolean;
 };
 
-const SECTIONS: { title: string; fields: Field[] }[] = [
+export type Section = { title: string; intro?: string; fields: Field[] };
+
+const SECTIONS: Section[] = [
   {
     title: "Commissions",
     fields: [
@@ -65,10 +69,11 @@ const SECTIONS: { title: string; fields: Field[] }[] = [
   },
 ];
 
-/** Every field name the action reads. */
-export const SETTINGS_FIELDS = SECTIONS.flatMap((s) => s.fields.map((f) => f.name));
-
-export function SettingsForm({ companyId, values }: { companyId: string; values: Record<string, string> }) {
+/**
+ * Every program setting in one form. `more` adds groups whose words come from the server
+ * (the fraud checks' names and help live in lib/fraud).
+ */
+export function SettingsForm({ companyId, values, more = [] }: { companyId: string; values: Record<string, string>; more?: Section[] }) {
   const { state, pending, formProps } = useActionForm<SettingsState>(saveSettingsAction.bind(null, companyId), {
     ok: false,
     message: null,
@@ -76,11 +81,16 @@ export function SettingsForm({ companyId, values }: { companyId: string; values:
   });
   return (
     <form {...formProps} className="stack" aria-label="Program settings">
-      {SECTIONS.map((section) => (
-        <fieldset key={section.title} className="stack fieldset">
+      {[...SECTIONS, ...more].map((section) => (
+        <fieldset key={section.title} id={section.title.toLowerCase().replace(/\W+/g, "-")} className="stack fieldset" aria-label={section.title}>
           <Heading size="3" as="h3">
             {section.title}
           </Heading>
+          {section.intro && (
+            <Text size="2" className="muted">
+              {section.intro}
+            </Text>
+          )}
           <div className="grid">
             {section.fields.map((f) => (
               <label key={f.name} className="field">
@@ -90,9 +100,11 @@ export function SettingsForm({ companyId, values }: { companyId: string; values:
                 {f.checkbox ? (
                   <Checkbox name={f.name} defaultChecked={values[f.name] === "on"} value="on" />
                 ) : f.options ? (
-                  <select name={f.name} defaultValue={values[f.name]} className="select">
+                  <select name={f.name} defaultValue={values[f.name]} className="select" aria-invalid={!!state.errors[f.name]}>
                     {f.options.map((o) => (
-                      <option key={o}>{o}</option>
+                      <option key={o} value={o}>
+                        {f.optionLabels?.[o] ?? o}
+                      </option>
                     ))}
                   </select>
                 ) : (

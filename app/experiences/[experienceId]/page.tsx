@@ -6,6 +6,7 @@ import { Stat } from "@/app/_components/stat";
 import { SimpleTable } from "@/app/_components/table";
 import { TrendChart } from "@/app/_components/trend-chart";
 import { referralLink } from "@/lib/codes";
+import { getMemberWallet } from "@/lib/commissions";
 import { env } from "@/lib/env";
 import { formatMoney } from "@/lib/money";
 import { getMemberView } from "@/lib/referrals";
@@ -22,7 +23,10 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
   const { experienceId } = await params;
   const viewer = await requireExperienceViewer(experienceId);
   const profile = await whop().users.retrieve(viewer.userId).catch(() => null);
-  const view = await getMemberView(viewer.companyId, { id: viewer.userId, username: profile?.username ?? null, name: profile?.name ?? null });
+  const [view, wallet] = await Promise.all([
+    getMemberView(viewer.companyId, { id: viewer.userId, username: profile?.username ?? null, name: profile?.name ?? null }),
+    getMemberWallet(viewer.companyId, viewer.userId),
+  ]);
   const link = referralLink(view.code);
   const cur = view.program.currency;
   const earned = view.earnings.find((e) => e.currency === cur) ?? { total_earnings: 0, pending_earnings: 0, paid_earnings: 0 };
@@ -64,6 +68,11 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
         <Stat label="Earned in total" value={formatMoney(earned.total_earnings, cur)} testId="earnings-total" />
         <Stat label="Not yet paid" value={formatMoney(earned.pending_earnings, cur)} testId="earnings-pending" />
       </section>
+      {wallet.balances.on_hold > 0 && (
+        <Text size="2" data-testid="under-review">
+          Under review: {formatMoney(wallet.balances.on_hold, wallet.currency)} of commission is being checked by the creator before it counts.
+        </Text>
+      )}
       <Text size="2">
         <Link href={`/experiences/${experienceId}/earnings`}>Your balance, payouts and commissions →</Link>
       </Text>

@@ -1,19 +1,51 @@
 import { Button, Card, Heading, Text } from "@whop/react/components";
+import Link from "next/link";
 import { ActionForm } from "@/app/_components/action-form";
 import { getOverview, todayIn } from "@/lib/analytics";
-import { getProgram, settingsFormValues } from "@/lib/programs";
+import { CHECK_HELP, CHECK_TYPES } from "@/lib/fraud";
+import { listTrustedMembers } from "@/lib/members";
+import { fraudDefaultWeights, getProgram, settingsFormValues, weightField } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { setTimezoneAction } from "../actions";
-import { SettingsForm } from "../settings-form";
+import { setTrustedAction } from "../fraud/actions";
+import { SettingsForm, type Section } from "../settings-form";
 import { SetupChecklist } from "../setup-checklist";
 
 export const dynamic = "force-dynamic";
+
+/** The settings form's "Fraud checks" group, in the words of lib/fraud (CHECK_HELP). */
+function fraudSection(defaults: Record<string, number>): Section {
+  return {
+    title: "Fraud checks",
+    intro:
+      "At each conversion Referly checks the signals below. A referral's score is the sum of the weights of the signals that fired (at most 100). " +
+      "Held referrals wait in the Fraud section with their commissions on hold; members only see \"Under review\".",
+    fields: [
+      {
+        name: "fraud_mode",
+        label: "Mode",
+        options: ["hold", "flag", "off"],
+        optionLabels: { hold: "Hold for review", flag: "Flag only", off: "Off" },
+        hint: "Hold: a high score waits for you. Flag: listed for review, paid as usual. Off: no checks.",
+      },
+      { name: "fraud_hold_score", label: "Hold at score (1–100)", hint: "In hold mode, a score this high or higher is held" },
+      { name: "fraud_velocity_hour", label: "Conversions per hour", hint: "More for one referrer fires “Too many, too fast”" },
+      { name: "fraud_velocity_day", label: "Conversions per day", hint: "The same, over 24 hours" },
+      { name: "fraud_min_seconds", label: "Fast purchase (seconds)", hint: "Paying sooner than this after the click fires “Instant purchase”" },
+      ...CHECK_TYPES.map((c) => ({
+        name: weightField(c),
+        label: `${CHECK_HELP[c].title} weight`,
+        hint: `${CHECK_HELP[c].help} Default ${defaults[c]}; 0 turns it off.`,
+      })),
+    ],
+  };
+}
 
 /** Settings: the setup checklist, the program's time zone and every program setting. */
 export default async function SettingsPage({ params }: { params: Promise<{ companyId: string }> }) {
   const { companyId } = await params;
   await requireCompanyAdmin(companyId);
-  const program = await getProgram(companyId);
+  const [program, defaults, trusted] = await Promise.all([getProgram(companyId), fraudDefaultWeights(), listTrustedMembers(companyId)]);
   const today = todayIn(program.timezone);
   const owed = (await getOverview(companyId, today, today)).owed_cents;
   // Intl's list has no "UTC", the default; offer it first, and the current zone if Intl lacks it
@@ -37,7 +69,30 @@ export default async function SettingsPage({ params }: { params: Promise<{ compa
       <Card size="3">
         <div className="stack">
           <Heading size="4">Program settings</Heading>
-          <SettingsForm companyId={companyId} values={settingsFormValues(program)} />
+          <SettingsForm companyId={companyId} values={settingsFormValues(program, defaults)} more={[fraudSection(defaults)]} />
+        </div>
+      </Card>
+      <Card size="2">
+        <div className="stack" id="trusted-members">
+          <Heading size="4">Trusted members</Heading>
+          <Text size="2" className="muted">
+            A trusted member&apos;s referrals are still checked but never held. Trust or untrust someone from their member page or
+            from the <Link href={`/dashboard/${companyId}/fraud`}>Fraud</Link> queue. Listed here: the first 200, by username.
+          </Text>
+          {trusted.length === 0 ? (
+            <Text size="2" className="muted">No trusted members yet.</Text>
+          ) : (
+            <ul className="trusted-list" aria-label="Trusted members">
+              {trusted.map((m) => (
+                <li key={m.user_id}>
+                  <ActionForm action={setTrustedAction.bind(null, companyId, m.user_id, false)} label={`Untrust ${m.username}`}>
+                    <Link href={`/dashboard/${companyId}/members/${encodeURIComponent(m.user_id)}`}>{m.username}</Link>
+                    <Button size="1" type="submit" variant="ghost" color="red">Untrust</Button>
+                  </ActionForm>
+                </li>
+              ))}
+            </ul>
+          )}
         </div>
       </Card>
     </>

@@ -1,6 +1,6 @@
 import { Badge, Button, Card, Heading, Text } from "@whop/react/components";
 import { ActionForm } from "@/app/_components/action-form";
-import { day, statusColor } from "@/app/_components/format";
+import { day, memberStatus, statusColor } from "@/app/_components/format";
 import { Pager } from "@/app/_components/list-controls";
 import { SimpleTable } from "@/app/_components/table";
 import { getMemberWallet, listCommissions } from "@/lib/commissions";
@@ -11,7 +11,11 @@ import { requestPayoutAction } from "../actions";
 
 export const dynamic = "force-dynamic";
 
-/** Member Earnings: one balance (pending with release dates, available, paid, reversed), payouts, commissions. */
+/**
+ * Member Earnings: one balance (pending with release dates, available, paid, reversed, and
+ * what is under review), payouts, commissions. A commission held by the fraud checks is
+ * "Under review": the member is never told which signal fired.
+ */
 export default async function EarningsPage({
   params,
   searchParams,
@@ -39,10 +43,10 @@ export default async function EarningsPage({
             <Money label="Available" value={money(wallet.balances.available)} testId="balance-available" hint="Ready to withdraw" />
             <Money label="Paid" value={money(wallet.balances.paid)} testId="balance-paid" hint="Sent to your Whop balance" />
             <Money label="Reversed" value={money(wallet.balances.reversed)} testId="balance-reversed" hint="Taken back by refunds" />
+            {wallet.balances.on_hold > 0 && (
+              <Money label="Under review" value={money(wallet.balances.on_hold)} testId="balance-under-review" hint="The creator is checking these referrals" />
+            )}
           </section>
-          {wallet.balances.on_hold > 0 && (
-            <Text size="2" className="muted">{money(wallet.balances.on_hold)} is on hold for review.</Text>
-          )}
           {wallet.upcoming.length > 0 && (
             <Text size="2" className="muted" data-testid="upcoming">
               Becomes available: {wallet.upcoming.map((u) => `${money(u.amount_cents)} on ${day(u.available_at)}`).join(" · ")}
@@ -97,7 +101,7 @@ export default async function EarningsPage({
                     c.kind === "clawback" ? "refund" : c.level,
                     c.rate_bp ? `${basisPointsToPercent(c.rate_bp)}%` : "flat",
                     formatMoney(c.amount_cents - c.reversed_cents, c.currency),
-                    <Badge key="s" color={statusColor[c.status] ?? "gray"}>{c.status}</Badge>,
+                    <Badge key="s" color={statusColor[c.status] ?? "gray"}>{memberStatus(c.status)}</Badge>,
                   ],
                 }))}
               />

@@ -6,34 +6,42 @@ import { day, statusColor } from "@/app/_components/format";
 import { Stat } from "@/app/_components/stat";
 import { SimpleTable } from "@/app/_components/table";
 import { listCommissions } from "@/lib/commissions";
+import { getMemberFraud } from "@/lib/fraud";
 import { getMemberDetail } from "@/lib/members";
 import { basisPointsToPercent, formatMoney } from "@/lib/money";
 import { getProgram } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { changeMemberCodeAction, grantPointsAction, setCodeActiveAction } from "../../actions";
+import { setTrustedAction } from "../../fraud/actions";
+import { reviewRow } from "../../fraud/rows";
 
 export const dynamic = "force-dynamic";
 
-/** One member: their figures, referrals, commissions, payouts and points; code and points actions. */
+/** One member: their figures, referrals, fraud reviews, commissions, payouts and points; code, trust and points actions. */
 export default async function MemberPage({ params }: { params: Promise<{ companyId: string; userId: string }> }) {
   const { companyId, userId: raw } = await params;
-  await requireCompanyAdmin(companyId);
+  const viewer = await requireCompanyAdmin(companyId);
   const userId = decodeURIComponent(raw);
-  const [detail, program, commissions] = await Promise.all([
+  const [detail, program, commissions, fraud] = await Promise.all([
     getMemberDetail(companyId, userId),
     getProgram(companyId),
     listCommissions(companyId, { member: userId }, 20),
+    getMemberFraud(companyId, userId),
   ]);
   if (!detail) notFound();
   const m = detail.member;
   const money = (v: number) => formatMoney(v, program.currency);
   const base = `/dashboard/${companyId}`;
+  const reviews = fraud.rows.map((r) => reviewRow(r, base, program.currency, viewer.userId));
   return (
     <>
       <Text size="2">
         <Link href={`${base}/members`}>← Members</Link>
       </Text>
-      <Heading size="5" data-testid="member-name">{m.username}</Heading>
+      <div className="row">
+        <Heading size="5" data-testid="member-name">{m.username}</Heading>
+        {fraud.trusted && <Badge color="green" data-testid="member-trusted">trusted</Badge>}
+      </div>
       <Text size="2" className="muted">
         Code <strong data-testid="member-code">{m.code ?? "—"}</strong>{" "}
         {m.code && <Badge color={m.code_active ? "green" : "gray"} data-testid="member-code-status">{m.code_active ? "active" : "off"}</Badge>}
@@ -68,6 +76,16 @@ export default async function MemberPage({ params }: { params: Promise<{ company
               <Button size="1" type="submit" variant="soft">Change code</Button>
             </ActionForm>
           )}
+          <ActionForm action={setTrustedAction.bind(null, companyId, userId, !fraud.trusted)} label={fraud.trusted ? "Untrust member" : "Trust member"}>
+            <Button size="1" type="submit" variant="soft" color={fraud.trusted ? "red" : "green"}>
+              {fraud.trusted ? "Untrust" : "Trust"}
+            </Button>
+            <Text size="2" className="muted">
+              {fraud.trusted
+                ? `Trusted${fraud.trusted_at ? ` since ${day(fraud.trusted_at)}` : ""}: their referrals are checked but never held.`
+                : "Trusted members' referrals are checked but never held."}
+            </Text>
+          </ActionForm>
           <ActionForm action={grantPointsAction.bind(null, companyId)} label="Grant points" className="inline-form">
             <input type="hidden" name="member" value={userId} />
             <input name="points" placeholder="Points (negative deducts)" aria-label="Points" />
@@ -100,6 +118,42 @@ export default async function MemberPage({ params }: { params: Promise<{ company
             </div>
           )}
           <Link href={`${base}/referrals?member=${encodeURIComponent(userId)}`}>All their referrals →</Link>
+        </div>
+      </Card>
+
+      <Card size="2">
+        <div className="stack">
+          <Heading size="3">Fraud reviews (latest 50)</Heading>
+          {reviews.length === 0 ? (
+            <Text className="muted">None of their referrals was flagged.</Text>
+          ) : (
+            <div className="table-scroll">
+              <SimpleTable
+                label="Member fraud reviews"
+                columns={["Referee", "Score", "Status", "On hold", "Why", "Decision"]}
+                rows={reviews.map((r) => ({
+                  key: r.id,
+                  cells: [
+                    <div key="ref" className="stack tight">
+                      <Link href={r.refereeHref} className="nowrap">{r.referee}</Link>
+                      <Text size="1" className="muted">{r.convertedOn}</Text>
+                    </div>,
+                    r.score,
+                    <Badge key="s" color={statusColor[r.fraudStatus] ?? "gray"}>{r.fraudStatus}</Badge>,
+                    r.held ?? "—",
+                    r.reasons.length ? (
+                      <ul key="w" className="reasons">{r.reasons.map((w) => <li key={w}>{w}</li>)}</ul>
+                    ) : (
+                      "—"
+                    ),
+                    r.decision ?? (
+                      <Link key="d" href={`${base}/fraud?member=${encodeURIComponent(userId)}`}>Decide in Fraud →</Link>
+                    ),
+                  ],
+                }))}
+              />
+            </div>
+          )}
         </div>
       </Card>
 
