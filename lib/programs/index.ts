@@ -119,10 +119,6 @@ export const settingsForm = (currency: string) =>
       min_payout: money("Minimum payout", currency),
       payout_mode: z.enum(["manual", "automatic"], { message: "Pick manual or automatic" }),
       payout_frequency: z.enum(["daily", "weekly", "monthly"], { message: "Pick daily, weekly or monthly" }),
-      ledger_account_id: z
-        .string()
-        .trim()
-        .refine((v) => v === "" || /^[a-z]+_[A-Za-z0-9]+$/.test(v), "The ledger account id looks like ldgr_XXXXXXXX"),
       plan_id: z
         .string()
         .trim()
@@ -166,7 +162,6 @@ export const settingsForm = (currency: string) =>
       min_payout_cents: s.min_payout,
       payout_mode: s.payout_mode,
       payout_frequency: s.payout_frequency,
-      ledger_account_id: s.ledger_account_id,
       plan_id: s.plan_id,
       landing_url: s.landing_url,
       points_welcome: s.points_welcome,
@@ -209,7 +204,6 @@ export function settingsFormValues(p: Program, defaultWeights: Record<string, nu
     min_payout: centsToDecimal(p.min_payout_cents, p.currency),
     payout_mode: p.payout_mode,
     payout_frequency: p.payout_frequency,
-    ledger_account_id: p.ledger_account_id ?? "",
     plan_id: p.plan_id ?? "",
     landing_url: p.landing_url ?? "",
     points_welcome: String(p.points_welcome),

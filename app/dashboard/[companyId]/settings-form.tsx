@@ -46,7 +46,6 @@ const SECTIONS: Section[] = [
       { name: "min_payout", label: "Minimum payout", hint: "In the program currency" },
       { name: "payout_mode", label: "Payout mode", options: ["manual", "automatic"], hint: "Automatic pays at request time" },
       { name: "payout_frequency", label: "Batch frequency", options: ["daily", "weekly", "monthly"] },
-      { name: "ledger_account_id", label: "Whop ledger account", hint: "ldgr_… — transfers are paid from it" },
     ],
   },
   {
