@@ -112,9 +112,13 @@ describe("GET /r/CODE with a plan: Whop checkout", () => {
     const clicks = await clicksOf(code);
     expect(clicks.map((k) => k.counted)).toEqual([true, false]);
     expect(clicks[0].visitor_hash).toBe(clicks[1].visitor_hash);
-    // each click still carries its own id to the checkout
+    // one checkout for the visitor: made for the counted click, reused by the repeat
     const sent = await checkoutRequestsFor(code);
-    expect(sent.map((q) => q.body.metadata.click_id).sort()).toEqual(clicks.map((k) => k.id).sort());
+    expect(sent.map((q) => q.body.metadata.click_id)).toEqual([clicks[0].id]);
+    expect(second.headers.get("location")).toBe(first.headers.get("location"));
+    expect(clicks[0].checkout_url).toBe(first.headers.get("location"));
+    // both cookies carry the counted click
+    for (const r of [first, second]) expect(r.headers.get("set-cookie")).toContain(`referly_ref=${code}.${clicks[0].id}`);
 
     // another visitor is counted
     const other = await visit(`/r/${code}`, { ip: "192.0.2.77" });
@@ -141,10 +145,46 @@ describe("GET /r/CODE with a plan: Whop checkout", () => {
     await settings(c.company, { plan_id: `plan_${uid()}` });
 
     const res = await visit(`/r/${code}`, { ua: GOOGLEBOT });
-    expect(res.status).toBe(302);
+    // no checkout for a crawler; with no landing URL or store page, a plain page
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("A referral link to a Whop community");
+    expect(await checkoutRequestsFor(code)).toEqual([]);
     const clicks = await clicksOf(code);
     expect(clicks).toHaveLength(1);
-    expect(clicks[0]).toMatchObject({ is_bot: true, counted: false, user_agent: GOOGLEBOT });
+    expect(clicks[0]).toMatchObject({ is_bot: true, counted: false, user_agent: GOOGLEBOT, checkout_url: null });
+  });
+
+  it("more than 30 clicks a minute from one visitor → 429 page with Retry-After, nothing recorded", async () => {
+    const c = ids();
+    const code = await codeFor(c.company, c.referrer);
+    await settings(c.company, { landing_url: "https://landing.example/join" });
+    const ip = `198.51.100.${randomInt(1, 255)}`;
+    const answers = [];
+    for (let i = 0; i < 31; i++) answers.push(await visit(`/r/${code}`, { ip }));
+    expect(answers.slice(0, 30).map((a) => a.status)).toEqual(Array(30).fill(302));
+    const limited = answers[30];
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(limited.headers.get("location")).toBeNull();
+    expect(await limited.text()).toContain("Slow down a little");
+    expect(await clicksOf(code)).toHaveLength(30);
+    // another visitor on another network is not held back
+    expect((await visit(`/r/${code}`, { ip: `192.0.2.${randomInt(1, 255)}` })).status).toBe(302);
+  });
+
+  it("more than 300 clicks a minute from one /24 network (many addresses) → 429", async () => {
+    const c = ids();
+    const code = await codeFor(c.company, c.referrer);
+    await settings(c.company, { landing_url: "https://landing.example/join" });
+    const net = `100.64.${randomInt(0, 255)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 302; i++) {
+      // 11 visitors (user agents) per address, so no single visitor reaches its own limit
+      statuses.push((await visit(`/r/${code}`, { ip: `${net}.${1 + (i % 250)}`, ua: `${CHROME} v${i % 11}` })).status);
+    }
+    expect(statuses.slice(0, 300).every((s) => s === 302)).toBe(true);
+    expect(statuses.slice(300)).toEqual([429, 429]);
+    expect(await clicksOf(code)).toHaveLength(300);
   });
 
   it("the code lookup is case-insensitive and the checkout carries the canonical code", async () => {
