@@ -36,20 +36,26 @@ export function keyedHash(namespace: string, value: string): string {
  * The client IP from the platform's headers: the first hop of `x-forwarded-for`, else
  * `x-real-ip` (Vercel and most proxies set both; self-hosted, put the app behind a proxy
  * that overwrites them). Anything that is not an IP address — a forged or garbled header —
- * gives null, never a guess. IPv4-mapped IPv6 addresses count as IPv4. Normalised text.
+ * gives null, never a guess: IPv4 only as four decimal parts (no "1", "127.1", hex or
+ * octal forms, which ipaddr.js would otherwise read), IPv6 without a zone id.
+ * IPv4-mapped IPv6 addresses count as IPv4. Canonical text (IPv6 as RFC 5952: "2001:db8::1").
  */
 export function clientIp(h: Headers): string | null {
   const raw = (h.get("x-forwarded-for") ?? "").split(",")[0].trim() || (h.get("x-real-ip") ?? "").trim();
-  if (!raw || raw.length > 64 || !ipaddr.isValid(raw)) return null;
-  const addr = ipaddr.process(raw); // IPv4-mapped IPv6 → IPv4
-  return addr.kind() === "ipv6" ? (addr as ipaddr.IPv6).toNormalizedString() : addr.toString();
+  if (!raw || raw.length > 64) return null;
+  if (ipaddr.IPv4.isValidFourPartDecimal(raw)) return ipaddr.IPv4.parse(raw).toString();
+  if (!raw.includes(":") || !ipaddr.IPv6.isValid(raw)) return null;
+  const v6 = ipaddr.IPv6.parse(raw);
+  if (v6.zoneId) return null; // a link-local zone never comes from a remote client
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toRFC5952String();
 }
 
-/** The network of an IP: its /24 (IPv4) or /48 (IPv6), as text like "203.0.113.0/24". */
+/** The network of an IP: its /24 (IPv4) or /48 (IPv6), canonical text like "203.0.113.0/24" or "2001:db8::/48". */
 export function ipPrefix(ip: string): string {
   const addr = ipaddr.parse(ip);
-  if (addr.kind() === "ipv4") return `${(addr as ipaddr.IPv4).octets.slice(0, 3).join(".")}.0/24`;
-  return `${(addr as ipaddr.IPv6).parts.slice(0, 3).map((p) => p.toString(16)).join(":")}::/48`;
+  return addr.kind() === "ipv4"
+    ? `${ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/24`).toString()}/24`
+    : `${ipaddr.IPv6.networkAddressFromCIDR(`${(addr as ipaddr.IPv6).toNormalizedString()}/48`).toRFC5952String()}/48`;
 }
 
 /** What a request tells about who sent it, hashed: {ipHash, ipPrefixHash, deviceHash} (null when absent). */
@@ -70,25 +76,40 @@ export function requestFingerprint(h: Headers) {
 
 // ── Emails and payment methods ───────────────────────────────────────────────
 
+/** An address: a local part (≤ 64, no spaces or @) and a domain of two or more labels. */
+const LABEL = "[\\p{L}\\p{N}](?:[\\p{L}\\p{N}-]*[\\p{L}\\p{N}])?";
+const EMAIL = new RegExp(`^([^\\s@]{1,64})@(${LABEL}(?:\\.${LABEL})+)$`, "u");
+
 /**
  * An email as the duplicate check compares it: trimmed, lower case, the `+tag` removed,
  * and for Gmail (gmail.com, googlemail.com → gmail.com) the dots of the local part removed.
- * Null when it is not an address.
+ * Null when it is not an address (one @, no spaces, a domain of two or more labels).
  */
 export function normalizeEmail(email: string | null | undefined): string | null {
   const e = (email ?? "").trim().toLowerCase();
-  const at = e.lastIndexOf("@");
-  if (at < 1 || at === e.length - 1 || e.length > 320) return null;
-  let local = e.slice(0, at).split("+")[0];
-  let domain = e.slice(at + 1);
+  const m = e.length <= 320 ? EMAIL.exec(e) : null;
+  if (!m) return null;
+  let local = m[1].split("+")[0];
+  let domain = m[2];
   if (domain === "googlemail.com") domain = "gmail.com";
   if (domain === "gmail.com") local = local.replaceAll(".", "");
   return local ? `${local}@${domain}` : null;
 }
 
-/** True when the address's domain is a throwaway one (mailchecker's maintained list). */
+/**
+ * True when the address's domain, or a domain above it, is a throwaway one (mailchecker's
+ * maintained list). Only the domain is judged: an address mailchecker's strict syntax
+ * rule refuses (an internationalised domain, say) is not called throwaway for that.
+ */
 export function isDisposableEmail(email: string): boolean {
-  return !MailChecker.isValid(email);
+  const list = MailChecker.blacklist();
+  let domain = email.slice(email.lastIndexOf("@") + 1).trim().toLowerCase();
+  for (;;) {
+    if (list.has(domain)) return true;
+    const dot = domain.indexOf(".");
+    if (dot < 0) return false;
+    domain = domain.slice(dot + 1);
+  }
 }
 
 /** The Payment fields the signals read (@whop/sdk Payment). */
@@ -101,8 +122,10 @@ export interface PaymentEvidence {
 
 /**
  * A payment's signals for run_fraud_checks (p_data.referly_signals): {email (normalised),
- * email_disposable, method_hash (brand + last4 + postal code, keyed), card_brand,
- * card_last4}. Fields are null when Whop did not send them (member:email:read, card payments).
+ * email_disposable, method_hash (brand + last4 + billing postal code, keyed), card_brand,
+ * card_last4}. Fields are null when Whop did not send them (member:email:read, card
+ * payments); method_hash needs all three, since brand + last4 alone is shared by one card
+ * in ten thousand of a brand and would flag strangers.
  */
 export function paymentSignals(p: PaymentEvidence) {
   const email = normalizeEmail(p.user?.email);
@@ -112,7 +135,7 @@ export function paymentSignals(p: PaymentEvidence) {
   return {
     email,
     email_disposable: email ? isDisposableEmail(email) : false,
-    method_hash: brand && last4 ? keyedHash("card", `${brand}|${last4}|${postal}`) : null,
+    method_hash: brand && last4 && postal ? keyedHash("card", `${brand}|${last4}|${postal}`) : null,
     card_brand: brand,
     card_last4: last4,
   };
@@ -240,16 +263,20 @@ const BRANDS: Record<string, string> = { visa: "Visa", mastercard: "Mastercard",
 
 /**
  * One flagged signal in plain words for the creator, e.g. "Same card (Visa ending 4242) as
- * alex's own payment on 3 Nov". `referrer` is the referrer's display name.
+ * alex's own payment on Nov 3". `referrer` is the referrer's display name; with
+ * `referrerUserId` a card match on a payment of someone above the referrer in the chain
+ * (details.user_id) says so instead of blaming the referrer.
  */
-export function explainCheck(c: FraudCheck, referrer: string): string {
+export function explainCheck(c: FraudCheck, referrer: string, referrerUserId?: string): string {
   const d = c.details;
   switch (c.check_type) {
-    case "self_referral":
-      if (d.match === "same_user") return `The buyer is ${referrer} themselves`;
-      return `Same card (${BRANDS[String(d.card_brand)] ?? String(d.card_brand ?? "card")} ending ${String(d.card_last4 ?? "????")}) as ${
-        d.user_id ? `${referrer}'s` : "the referrer's"
-      } own payment on ${day(d.paid_at)}`;
+    case "self_referral": {
+      const whose =
+        d.user_id && referrerUserId && d.user_id !== referrerUserId
+          ? `a payment by ${String(d.user_id)}, above ${referrer} in the referral chain,`
+          : `${referrer}'s own payment`;
+      return `Same card (${BRANDS[String(d.card_brand)] ?? String(d.card_brand ?? "card")} ending ${String(d.card_last4 ?? "????")}) as ${whose} on ${day(d.paid_at)}`;
+    }
     case "ip_duplicate":
       return `Same IP address as ${referrer} used ${whereSeen(d.seen)} (first seen ${day(d.seen_at)})`;
     case "device_duplicate":
@@ -265,7 +292,7 @@ export function explainCheck(c: FraudCheck, referrer: string): string {
         d.limit_hour,
       )} and ${String(d.limit_day)})`;
     case "fast_conversion":
-      return `Paid ${String(d.seconds)} seconds after clicking the link (minimum ${String(d.minimum)})`;
+      return `Paid ${String(d.seconds)} second${Number(d.seconds) === 1 ? "" : "s"} after clicking the link (minimum ${String(d.minimum)})`;
     case "ring":
       return `${referrer} was referred by this buyer before (${Number(d.level) === 1 ? "directly" : `${String(d.level)} levels up`}): a referral ring`;
   }

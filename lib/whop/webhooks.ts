@@ -29,8 +29,9 @@ const WhopUser = z.object({
   id: z.string().regex(/^user_/),
   username: z.string().nullish(),
   name: z.string().nullish(),
-  // read for the fraud signals, never passed on (needs member:email:read)
-  email: z.string().max(320).nullish(),
+  // read for the fraud signals, never passed on (needs member:email:read); a value out of
+  // shape is no signal, never a reason to refuse the event
+  email: z.string().max(320).nullish().catch(null),
 });
 const Company = z.object({ id: z.string() }).nullish();
 const Metadata = z.record(z.string(), z.unknown()).nullish();
@@ -45,10 +46,11 @@ const PaymentData = z.object({
   metadata: Metadata,
   company: Company,
   product: z.object({ id: z.string() }).nullish(),
-  // fraud signals only (self-referral by payment method), never passed on
-  card_brand: z.string().max(40).nullish(),
-  card_last4: z.string().max(4).nullish(),
-  billing_address: z.object({ postal_code: z.string().max(32).nullish() }).nullish(),
+  // fraud signals only (self-referral by payment method), never passed on; a value out of
+  // shape gives no signal instead of refusing the payment
+  card_brand: z.string().max(40).nullish().catch(null),
+  card_last4: z.string().max(4).nullish().catch(null),
+  billing_address: z.object({ postal_code: z.string().max(32).nullish().catch(null) }).nullish().catch(null),
 });
 
 /** The fields of @whop/sdk's Membership that signups read. */

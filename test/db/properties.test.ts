@@ -880,6 +880,9 @@ class Scenario {
            from public.referrals r join (select referral_id, sum(weight) filter (where flagged) as w from public.fraud_checks
                                          group by referral_id) s on s.referral_id = r.id
            where r.company_id = $1 and r.fraud_score <> least(100, coalesce(s.w, 0))
+         union all select 'no checks stored but a score or a review status', r.id::text, to_jsonb(r) from public.referrals r
+           where r.company_id = $1 and not exists (select 1 from public.fraud_checks f where f.referral_id = r.id)
+             and (r.fraud_score <> 0 or r.fraud_status <> 'clear')
          union all select 'status does not follow mode and hold score', r.id::text, to_jsonb(r) from public.referrals r
            where r.company_id = $1 and (
              (r.fraud_status = 'held' and ($2 <> 'hold' or r.fraud_score < $3))
