@@ -64,7 +64,7 @@ function expectOwnBrowserWords(words: string[], referrer: string) {
   expect(words).toHaveLength(3);
   expect(words[0]).toMatch(new RegExp(`^Same device and browser as ${referrer} used opening the member app \\(first seen [A-Z][a-z]{2} \\d{1,2}\\)$`));
   expect(words[1]).toMatch(new RegExp(`^Same IP address as ${referrer} used opening the member app \\(first seen [A-Z][a-z]{2} \\d{1,2}\\)$`));
-  expect(words[2]).toMatch(/^Paid \d+(\.\d)? seconds after clicking the link \(minimum 10\)$/);
+  expect(words[2]).toMatch(/^Paid \d+(\.\d)? seconds? after clicking the link \(minimum 10\)$/);
 }
 
 /**
@@ -164,7 +164,7 @@ describe("the Fraud section", () => {
     }
     const flaggedRow = queueRow(page, flagged);
     expect((await cellsOf(flaggedRow)).slice(2, 5)).toEqual(["20", "flagged", "—"]);
-    expect(await reasonsOf(flaggedRow)).toEqual([expect.stringMatching(/^Paid \d+(\.\d)? seconds after clicking the link \(minimum 10\)$/)]);
+    expect(await reasonsOf(flaggedRow)).toEqual([expect.stringMatching(/^Paid \d+(\.\d)? seconds? after clicking the link \(minimum 10\)$/)]);
     await checkLayout(page);
 
     // a second, stale tab of the same queue
