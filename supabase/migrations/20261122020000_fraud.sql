@@ -142,38 +142,7 @@ language sql security definer set search_path = '' as $$
   select public.record_sighting(p_company_id, p_user_id, 'member_app', p_ip_hash, p_ip_prefix_hash, p_device_hash)
 $$;
 
--- record_click as in the core migration, plus the visitor's keyed IP, IP-prefix and device
--- hashes (null when the request gave none). Returns {found:false} for an unknown or
--- inactive code, else {found, click_id, counted, company_id, code, plan_id, landing_url}.
-drop function public.record_click(text, text, text, text, text, boolean);
-create function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
-  p_referrer_url text, p_country text, p_is_bot boolean,
-  p_ip_hash text default null, p_ip_prefix_hash text default null, p_device_hash text default null) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_code record;
-  v_counted boolean;
-  v_click_id uuid;
-begin
-  select c.id, c.company_id, c.code, p.plan_id, p.landing_url into v_code
-  from public.referral_codes c
-  join public.programs p on p.company_id = c.company_id
-  where lower(c.code) = lower(p_code) and c.is_active and p.is_active;
-  if not found then return jsonb_build_object('found', false); end if;
-  perform pg_advisory_xact_lock(hashtextextended(v_code.id::text || p_visitor_hash, 0));
-  v_counted := not p_is_bot and not exists (
-    select 1 from public.referral_clicks
-    where code_id = v_code.id and visitor_hash = p_visitor_hash and counted
-      and created_at > now() - interval '1 hour');
-  insert into public.referral_clicks (company_id, code_id, visitor_hash, user_agent, referrer_url, country, is_bot, counted,
-    ip_hash, ip_prefix_hash, device_hash)
-  values (v_code.company_id, v_code.id, p_visitor_hash, left(p_user_agent, 512), left(p_referrer_url, 2048),
-          left(p_country, 2), p_is_bot, v_counted, p_ip_hash, p_ip_prefix_hash, p_device_hash)
-  returning id into v_click_id;
-  return jsonb_build_object('found', true, 'click_id', v_click_id, 'counted', v_counted,
-    'company_id', v_code.company_id, 'code', v_code.code,
-    'plan_id', v_code.plan_id, 'landing_url', v_code.landing_url);
-end $$;
+-- (record_click stores the click's hashes: see the hardening migration, which replaces it.)
 
 -- ── The checks ──────────────────────────────────────────────────────────────
 
