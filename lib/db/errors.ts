@@ -52,6 +52,12 @@ export function toDomainError(err: unknown): unknown {
       return new DomainError(400, "A number is too large");
     case "23502": // not_null_violation
       return new DomainError(400, "A required value is missing");
+    case "22P05": // untranslatable_character (a NUL in text or jsonb)
+      return new DomainError(400, "A value has characters that can't be stored");
+    case "54000": // program_limit_exceeded (e.g. a value too long for its index)
+      return new DomainError(400, "A value is too long");
+    case "54001": // statement_too_complex (nesting too deep)
+      return new DomainError(400, "A value is nested too deeply");
     case "22007": // invalid_datetime_format (e.g. a tampered list cursor)
     case "22008": // datetime_field_overflow
       return new DomainError(400, "A date is not valid");

@@ -18,34 +18,53 @@ import { DomainError, rpc } from "../db";
 import { paymentSignals, type PaymentEvidence } from "../fraud";
 import { whop } from "./client";
 
+/**
+ * A Whop id (evt_…, pay_…, user_…, biz_…): printable ASCII, no spaces, at most 128
+ * characters — so no id can carry a NUL (which Postgres can't store) or outgrow an index.
+ */
+const Id = z.string().regex(/^[\x21-\x7e]{1,128}$/, "not a Whop id");
+/** A display field (username, name): cached only, so NULs are dropped and length capped, never refused. */
+const Display = z
+  .string()
+  .nullish()
+  .transform((v) => (v == null ? v : v.replaceAll("\u0000", "").slice(0, 200)));
+
 const Envelope = z.object({
-  id: z.string().min(1),
-  type: z.string().min(1),
-  company_id: z.string().nullish(),
+  id: Id,
+  type: z.string().regex(/^[a-z_.]{1,64}$/, "not an event type"),
+  company_id: Id.nullish(),
   data: z.record(z.string(), z.unknown()),
 });
 
 const WhopUser = z.object({
-  id: z.string().regex(/^user_/),
-  username: z.string().nullish(),
-  name: z.string().nullish(),
+  id: Id.regex(/^user_/),
+  username: Display,
+  name: Display,
   // read for the fraud signals, never passed on (needs member:email:read); a value out of
   // shape is no signal, never a reason to refuse the event
   email: z.string().max(320).nullish().catch(null),
 });
-const Company = z.object({ id: z.string() }).nullish();
-const Metadata = z.record(z.string(), z.unknown()).nullish();
+const Company = z.object({ id: Id }).nullish();
+/**
+ * The checkout metadata attribution reads: {referral_code, click_id} as Referly's /r wrote
+ * them. Anything else (other keys, non-strings, nesting) is dropped, never stored.
+ */
+const MetadataValue = z.string().max(64).optional().catch(undefined);
+const Metadata = z
+  .object({ referral_code: MetadataValue, click_id: MetadataValue })
+  .nullish()
+  .catch(null);
 
 /** The fields of @whop/sdk's Payment that attribution and commissions read. */
 const PaymentData = z.object({
-  id: z.string().min(1),
+  id: Id,
   total: z.number().nonnegative(),
   tax_amount: z.number().nonnegative().nullish(),
   currency: z.string().regex(/^[a-zA-Z]{3}$/),
   user: WhopUser,
   metadata: Metadata,
   company: Company,
-  product: z.object({ id: z.string() }).nullish(),
+  product: z.object({ id: Id }).nullish(),
   // fraud signals only (self-referral by payment method), never passed on; a value out of
   // shape gives no signal instead of refusing the payment
   card_brand: z.string().max(40).nullish().catch(null),
@@ -54,23 +73,23 @@ const PaymentData = z.object({
 });
 
 /** The fields of @whop/sdk's Membership that signups read. */
-const MembershipData = z.object({ id: z.string().min(1), user: WhopUser, metadata: Metadata, company: Company });
+const MembershipData = z.object({ id: Id, user: WhopUser, metadata: Metadata, company: Company });
 
 /** The fields of @whop/sdk's refund.created/updated data that reversals read. */
 const RefundData = z.object({
-  id: z.string().min(1),
+  id: Id,
   amount: z.number().nonnegative(),
-  status: z.string(),
+  status: z.string().max(64),
   // null in Whop's type: such a refund matches no payment and reverses nothing
-  payment: z.object({ id: z.string().min(1) }).nullable(),
+  payment: z.object({ id: Id }).nullable(),
   company: Company,
 });
 
 /** The fields of @whop/sdk's Dispute that reversals read. */
 const DisputeData = z.object({
-  id: z.string().min(1),
+  id: Id,
   amount: z.number().nonnegative(),
-  payment: z.object({ id: z.string().min(1) }).nullable(),
+  payment: z.object({ id: Id }).nullable(),
   company: Company,
 });
 
@@ -114,7 +133,7 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
   try {
     const r = await rpc(
       "process_webhook_event",
-      { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: parsed ? withSignals(parsed.data) : { id: data.id ?? null } },
+      { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: parsed ? withSignals(parsed.data) : { id: Id.safeParse(data.id).success ? data.id : null } },
       Processed,
     );
     return { status: 200, body: { ok: true, ...r } };
