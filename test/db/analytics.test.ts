@@ -1687,7 +1687,8 @@ describe("active referrers: the gaps rollup", () => {
     let seed = 7;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
     const held = new Map<string, number>(); // "user day" → conversions
-    const day = (i: number) => `2026-10-${String(i + 1).padStart(2, "0")}`;
+    // 20 days across a month boundary (Sep 21 – Oct 10), so ranges start in either month
+    const day = (i: number) => new Date(Date.UTC(2026, 8, 21 + i)).toISOString().slice(0, 10);
     for (let step = 0; step < 300; step++) {
       const key = `m${rnd(6)} ${rnd(20)}`;
       const now = held.get(key) ?? 0;
@@ -1706,26 +1707,37 @@ describe("active referrers: the gaps rollup", () => {
       [company],
     );
     expect(drift).toBe("0");
+    // the month table is the same gaps summed by the month of prev_day
+    const [{ months }] = await rows<{ months: string }>(
+      `select count(*)::text as months from (
+         (select day, prev_month, n from public.referrer_gaps_month where company_id = $1
+          except select day, public.gap_month(prev_day), sum(n)::bigint from public.referrer_gaps where company_id = $1 group by 1, 2)
+         union all
+         (select day, public.gap_month(prev_day), sum(n)::bigint from public.referrer_gaps where company_id = $1 group by 1, 2
+          except select day, prev_month, n from public.referrer_gaps_month where company_id = $1)) x`,
+      [company],
+    );
+    expect(months).toBe("0");
     const [{ mismatches, ranges }] = await rows<{ mismatches: string; ranges: string }>(
       `select count(*) filter (where public.active_referrers($1, a::date, b::date) <> (
                 select count(distinct user_id) from public.member_daily
                 where company_id = $1 and day between a::date and b::date and conversions > 0)
               )::text as mismatches,
               count(*)::text as ranges
-       from generate_series('2026-09-30'::date, '2026-10-21', '1 day') a,
-            generate_series('2026-09-30'::date, '2026-10-21', '1 day') b where b >= a`,
+       from generate_series('2026-09-20'::date, '2026-10-11', '1 day') a,
+            generate_series('2026-09-20'::date, '2026-10-11', '1 day') b where b >= a`,
       [company],
     );
     expect(ranges).toBe(String((22 * 23) / 2));
     expect(mismatches).toBe("0");
-    // members who converted at all in October, by the walk's own bookkeeping
+    // members who converted at all in the walk's days, by its own bookkeeping
     const active = new Set([...held].filter(([, n]) => n > 0).map(([k]) => k.split(" ")[0]));
-    const [{ n }] = await rows<{ n: string }>(`select public.active_referrers($1, '2026-10-01', '2026-10-31')::text as n`, [company]);
+    const [{ n }] = await rows<{ n: string }>(`select public.active_referrers($1, '2026-09-01', '2026-10-31')::text as n`, [company]);
     expect(Number(n)).toBe(active.size);
     expect(active.size).toBeGreaterThan(1);
   });
 
-  it("check_analytics sees a wrong gap row and rebuild_analytics restores it", async () => {
+  it("check_analytics sees a wrong gap row (either table) and rebuild_analytics restores it", async () => {
     const t = ids();
     const code = await codeOf(t.company, t.referrer, "gaps");
     expect((await buy(t.company, t.referee, "gapbuyer", 100, { referral_code: code })).outcome).toBe("commission_created");
@@ -1735,6 +1747,10 @@ describe("active referrers: the gaps rollup", () => {
     const c = await check(t.company);
     expect(c.ok).toBe(false);
     expect(c.differences.map((d: Json) => d.table)).toEqual(["referrer_gaps", "referrer_gaps"]);
+    await rebuild(t.company);
+    await expectConsistent(t.company, "after the first rebuild");
+    await sql.query(`update public.referrer_gaps_month set n = n + 1 where company_id = $1`, [t.company]);
+    expect((await check(t.company)).differences.map((d: Json) => d.table)).toEqual(["referrer_gaps_month", "referrer_gaps_month"]);
     await rebuild(t.company);
     await expectConsistent(t.company, "after the rebuild");
     const [{ today }] = await rows<{ today: string }>(`select (now() at time zone 'UTC')::date::text as today`);
