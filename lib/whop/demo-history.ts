@@ -147,6 +147,8 @@ const REFEREES: [string, string][] = [
   ["ben.o", "Ben O'Connor"], ["sara.h", "Sara Haddad"], ["tom.w", "Tom Whitfield"], ["ines.c", "Inês Costa"],
   ["victor.m", "Victor Moreau"], ["layla.a", "Layla Ahmed"], ["henry.g", "Henry Grant"], ["nina.k", "Nina Kowalski"],
   ["theo.b", "Théo Bernard"], ["julia.r", "Julia Romero"],
+  // the campaign's referees (joined last, see buildPlan)
+  ["ruby.e", "Ruby Evans"], ["sami.k", "Sami Korhonen"], ["paula.v", "Paula Vidal"],
 ];
 
 const COUNTRIES: [string | null, number][] = [
@@ -355,7 +357,8 @@ function buildPlan(): Ev[] {
        converted_at = case when converted_at = date_trunc('second', converted_at) then converted_at + (now() - ${TS(at)}) else converted_at end
      where company_id = ${CO} and referee_user_id = ${L(userId)}`;
 
-  for (const j of joins) {
+  /** A referral's life as events: clicks, membership, payments, refunds, churn. */
+  const play = (j: Join) => {
     const key = `join:${j.user.id}`;
     const name = slug(j.user.username);
     // the visitor often looks around once before buying
@@ -365,7 +368,7 @@ function buildPlan(): Ev[] {
     at(tJoin, (when) => [
       webhook(`evt_hist_join_${name}`, "membership.activated", `${J(membership(when, j, "active"))} || ${metadata(j, key)}`),
     ]);
-    if (!j.plan) continue;
+    if (!j.plan) return;
     const first = j.trial ? tJoin - 7 * DAY : tJoin - int(20, 90);
     at(first, (when) => [
       seenFrom(when, j.user.id),
@@ -380,7 +383,7 @@ function buildPlan(): Ev[] {
         })),
       ]);
     }
-    if (j.plan !== "monthly") continue;
+    if (j.plan !== "monthly") return;
     // renewals every 30 days while a member, until today
     let leftAt: number | null = null;
     let n = 1;
@@ -405,7 +408,8 @@ function buildPlan(): Ev[] {
     if (leftAt !== null && leftAt > MIN) {
       at(leftAt, (when) => [webhook(`evt_hist_leave_${name}`, "membership.deactivated", J(membership(when, j, "canceled")))]);
     }
-  }
+  };
+  for (const j of joins) play(j);
 
   // ── payouts: the member asks for their available balance, the creator pays it ──
   let transfer = 0;
@@ -458,6 +462,36 @@ function buildPlan(): Ev[] {
   redeem("noah", 24 * DAY + 2 * HOUR, "promo_code", ["granted"]);
   redeem("leo", 9 * DAY + 4 * HOUR, "custom", []); // waiting for the creator
   at(100 * DAY + 5 * HOUR, () => [`select public.grant_points(${CO}, 'user_hist_maya', 250, 'Thanks for the YouTube review!')`]);
+
+  // ── milestones (from the start) and a running campaign (the last 12 days, 16 to go) ──
+  // Played after everything above, so the random draws before are the same as without them.
+  at(178 * DAY, () => [
+    `select public.create_reward(${CO}, ${J({ name: "Three friends in", description: "300 points when 3 people you invited have paid.", threshold: 3, reward_type: "points", reward_data: { points: 300 } })})`,
+    `select public.create_reward(${CO}, ${J({ name: "Ten referrals: half off", description: "50 % off your next month once 10 people you invited have paid.", threshold: 10, reward_type: "discount", reward_data: { percent_off: 50 }, auto_apply: false })})`,
+  ]);
+  at(12 * DAY, (when, iso) => [
+    `select public.create_campaign(${CO}, ${J({
+      name: "Black Friday sprint",
+      description: "+5 % commission and 100 bonus points on every referral until the end of the month. Top three win prizes.",
+      start_date: when, end_date: iso(-16 * DAY), scheduled: true,
+      rules: { bonus_rate_bp: 500, bonus_points: 100, product_ids: [] },
+      prizes: {
+        top: [
+          { reward_type: "commission", reward_data: { amount_cents: 10000 } },
+          { reward_type: "points", reward_data: { points: 1000 } },
+          { reward_type: "discount", reward_data: { percent_off: 25 } },
+        ],
+        reach: { count: 3, prize: { reward_type: "custom", reward_data: { note: "A Referly hoodie, shipped to you" } } },
+      },
+    })})`,
+  ]);
+  const sprint: Join[] = [];
+  const sprintJoin = (referrer: string, day: number, plan: Plan) =>
+    sprint.push({ referrer: byKey.get(referrer)!, user: nextReferee(), t: day * DAY + int(0, 10 * HOUR), plan, trial: false, payments: null });
+  sprintJoin("maya", 9, "monthly");
+  sprintJoin("priya", 6, "yearly");
+  sprintJoin("maya", 4, "monthly");
+  for (const j of sprint) play(j);
 
   // time order: oldest first; same second → as planned
   return events.sort((a, b) => b.t - a.t || a.seq - b.seq);
