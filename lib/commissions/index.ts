@@ -7,16 +7,21 @@
 import { z } from "zod";
 import { rpc } from "../db";
 import { Page, pageParams } from "../lists";
+import { basisPointsToPercent } from "../money";
 
 export const CommissionStatus = z.enum(["pending", "available", "paid", "on_hold", "reversed", "cancelled"]);
+
+/** commission: earned on a payment; clawback: a refund after payout; bonus: a campaign prize paid as money */
+export const CommissionKind = z.enum(["commission", "clawback", "bonus"]);
 
 export const CommissionRow = z.object({
   id: z.uuid(),
   beneficiary: z.string(),
   beneficiary_user_id: z.string(),
-  payment_id: z.string(),
+  /** null on a campaign prize paid as money (kind bonus) */
+  payment_id: z.string().nullable(),
   level: z.number().int(),
-  kind: z.enum(["commission", "clawback"]),
+  kind: CommissionKind,
   base_amount_cents: z.number().int(),
   rate_bp: z.number().int(),
   amount_cents: z.number().int(),
@@ -24,6 +29,9 @@ export const CommissionRow = z.object({
   currency: z.string(),
   status: CommissionStatus,
   reason: z.string().nullable(),
+  /** the campaign's part of rate_bp (basis points), 0 without one */
+  campaign_bonus_bp: z.number().int(),
+  campaign_id: z.uuid().nullable(),
   available_at: z.string(),
   created_at: z.string(),
   paid_at: z.string().nullable(),
@@ -37,7 +45,7 @@ export type CommissionRow = z.infer<typeof CommissionRow>;
 export const CommissionQuery = pageParams(["created", "amount"] as const).extend({
   status: CommissionStatus.optional(),
   level: z.coerce.number().int().min(1).max(5).optional(),
-  kind: z.enum(["commission", "clawback"]).optional(),
+  kind: CommissionKind.optional(),
   member: z.string().trim().min(1).max(64).optional(),
   from: z.iso.date().optional(),
   to: z.iso.date().optional(),
@@ -116,4 +124,16 @@ export type MemberWallet = z.infer<typeof MemberWallet>;
 /** The member's balances (pending with dates, available, paid, reversed), payouts and points. */
 export function getMemberWallet(companyId: string, userId: string): Promise<MemberWallet> {
   return rpc("get_member_wallet", { p_company_id: companyId, p_user_id: userId }, MemberWallet);
+}
+
+/**
+ * How a commission row's rate reads in a table: "25%", "25% (+5% campaign)" when a
+ * campaign's bonus is part of it (campaign_bonus_bp), "flat" for a flat amount (rate 0),
+ * "prize" for a campaign prize paid as money (kind bonus).
+ */
+export function rateLabel(c: Pick<CommissionRow, "kind" | "rate_bp" | "campaign_bonus_bp">): string {
+  if (c.kind === "bonus") return "prize";
+  if (!c.rate_bp) return c.campaign_bonus_bp ? `flat + ${basisPointsToPercent(c.campaign_bonus_bp)}% campaign` : "flat";
+  const rate = `${basisPointsToPercent(c.rate_bp)}%`;
+  return c.campaign_bonus_bp ? `${rate} (+${basisPointsToPercent(c.campaign_bonus_bp)}% campaign)` : rate;
 }

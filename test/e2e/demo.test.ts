@@ -492,8 +492,9 @@ describe.each(WIDTHS)("the creator's dashboard at %i px", (width) => {
     await nav(page, "Commissions", `/dashboard/${COMPANY}/commissions`);
     const list = table(page, "Commissions");
     const cells = (c: any) => [
-      day(c.created_at), c.beneficiary, c.kind === "clawback" ? "clawback" : String(c.level), c.kind === "clawback" ? c.reason : money(Number(c.base_amount_cents)),
-      c.rate_bp ? percent(c.rate_bp) : "flat",
+      day(c.created_at), c.beneficiary, c.kind === "commission" ? String(c.level) : c.kind === "bonus" ? "campaign prize" : "clawback",
+      c.kind === "commission" ? money(Number(c.base_amount_cents)) : c.reason,
+      rateCell(c),
       `${money(c.amount_cents - c.reversed_cents)}${c.reversed_cents > 0 ? ` (of ${money(c.amount_cents)})` : ""}`, c.status, day(c.available_at),
     ];
     const first8 = async () => (await rows(list)).map((r) => r.slice(0, 8));
@@ -776,13 +777,17 @@ async function checkEarnings(page: Page, userId: string) {
   if (commissions.rows.length)
     expect(await rows(table(page, "Your commissions"))).toEqual(
       commissions.rows.map((c: any) => [
-        day(c.created_at), c.kind === "clawback" ? "refund" : String(c.level), c.rate_bp ? percent(c.rate_bp) : "flat", money(c.amount_cents - c.reversed_cents),
+        day(c.created_at), c.kind === "commission" ? String(c.level) : c.kind === "bonus" ? "campaign prize" : "refund", rateCell(c), money(c.amount_cents - c.reversed_cents),
         c.status === "on_hold" ? "Under review" : c.status,
       ]),
     );
   expect(await page.getByRole("link", { name: "Next page →" }).count()).toBe(commissions.next ? 1 : 0);
   return { w, commissions };
 }
+
+/** A commission's rate as the tables show it: the campaign's bonus named beside the rate it is part of. */
+const rateCell = (c: any) =>
+  c.kind === "bonus" ? "prize" : !c.rate_bp ? "flat" : c.campaign_bonus_bp ? `${percent(c.rate_bp)} (+${percent(c.campaign_bonus_bp)} campaign)` : percent(c.rate_bp);
 
 /** Member Rewards against get_member_wallet. */
 async function checkRewards(page: Page, userId: string) {

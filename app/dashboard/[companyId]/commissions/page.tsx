@@ -4,9 +4,9 @@ import { ActionForm } from "@/app/_components/action-form";
 import { day, statusColor } from "@/app/_components/format";
 import { hrefWith, InvalidQuery, Pager, SortLink } from "@/app/_components/list-controls";
 import { SimpleTable } from "@/app/_components/table";
-import { CommissionQuery, CommissionStatus, listCommissions } from "@/lib/commissions";
+import { CommissionQuery, CommissionStatus, listCommissions, rateLabel } from "@/lib/commissions";
 import { parseQuery, queryOf } from "@/lib/lists";
-import { basisPointsToPercent, formatMoney } from "@/lib/money";
+import { formatMoney } from "@/lib/money";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { decideCommissionAction } from "../actions";
 
@@ -62,9 +62,9 @@ export default async function CommissionsPage({
                 cells: [
                   day(c.created_at),
                   <Link key="m" href={`${base}/members/${encodeURIComponent(c.beneficiary_user_id)}`}>{c.beneficiary}</Link>,
-                  c.kind === "clawback" ? "clawback" : c.level,
-                  c.kind === "clawback" ? c.reason : formatMoney(c.base_amount_cents, c.currency),
-                  c.rate_bp ? `${basisPointsToPercent(c.rate_bp)}%` : "flat",
+                  c.kind === "clawback" ? "clawback" : c.kind === "bonus" ? "campaign prize" : c.level,
+                  c.kind === "commission" ? formatMoney(c.base_amount_cents, c.currency) : c.reason,
+                  rateLabel(c),
                   <span key="a">
                     {formatMoney(c.amount_cents - c.reversed_cents, c.currency)}
                     {c.reversed_cents > 0 && <Text size="1" className="muted"> (of {formatMoney(c.amount_cents, c.currency)})</Text>}

@@ -3,9 +3,9 @@ import { ActionForm } from "@/app/_components/action-form";
 import { day, memberStatus, statusColor } from "@/app/_components/format";
 import { Pager } from "@/app/_components/list-controls";
 import { SimpleTable } from "@/app/_components/table";
-import { getMemberWallet, listCommissions } from "@/lib/commissions";
+import { getMemberWallet, listCommissions, rateLabel } from "@/lib/commissions";
 import { queryOf } from "@/lib/lists";
-import { basisPointsToPercent, formatMoney } from "@/lib/money";
+import { formatMoney } from "@/lib/money";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
 import { requestPayoutAction } from "../actions";
 
@@ -98,8 +98,8 @@ export default async function EarningsPage({
                   key: c.id,
                   cells: [
                     day(c.created_at),
-                    c.kind === "clawback" ? "refund" : c.level,
-                    c.rate_bp ? `${basisPointsToPercent(c.rate_bp)}%` : "flat",
+                    c.kind === "clawback" ? "refund" : c.kind === "bonus" ? "campaign prize" : c.level,
+                    rateLabel(c),
                     formatMoney(c.amount_cents - c.reversed_cents, c.currency),
                     <Badge key="s" color={statusColor[c.status] ?? "gray"}>{memberStatus(c.status)}</Badge>,
                   ],

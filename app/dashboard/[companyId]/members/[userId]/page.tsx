@@ -5,10 +5,10 @@ import { ActionForm } from "@/app/_components/action-form";
 import { day, statusColor } from "@/app/_components/format";
 import { Stat } from "@/app/_components/stat";
 import { SimpleTable } from "@/app/_components/table";
-import { listCommissions } from "@/lib/commissions";
+import { listCommissions, rateLabel } from "@/lib/commissions";
 import { getMemberFraud } from "@/lib/fraud";
 import { getMemberDetail } from "@/lib/members";
-import { basisPointsToPercent, formatMoney } from "@/lib/money";
+import { formatMoney } from "@/lib/money";
 import { getProgram } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { changeMemberCodeAction, grantPointsAction, setCodeActiveAction } from "../../actions";
@@ -171,8 +171,8 @@ export default async function MemberPage({ params }: { params: Promise<{ company
                   key: c.id,
                   cells: [
                     day(c.created_at),
-                    c.kind === "clawback" ? "clawback" : c.level,
-                    c.rate_bp ? `${basisPointsToPercent(c.rate_bp)}%` : "flat",
+                    c.kind === "clawback" ? "clawback" : c.kind === "bonus" ? "campaign prize" : c.level,
+                    rateLabel(c),
                     formatMoney(c.amount_cents - c.reversed_cents, c.currency),
                     <Badge key="s" color={statusColor[c.status] ?? "gray"}>{c.status}</Badge>,
                   ],
