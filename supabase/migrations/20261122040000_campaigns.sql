@@ -75,6 +75,8 @@ create table public.rewards (
   auto_apply boolean not null default true,
   is_active boolean not null default true,
   campaign_id uuid references public.campaigns(id),
+  -- members who unlocked it (its redemptions), kept with them: the dashboard never counts
+  unlocked integer not null default 0 check (unlocked >= 0),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
@@ -657,16 +659,21 @@ begin
         case when w.auto_apply then now() end)
       on conflict do nothing
       returning id into v_id;
-      if v_id is not null and w.auto_apply and w.reward_type = 'points' then
-        perform public.grant_reward_redemption(r.company_id, v_id);
+      if v_id is not null then
+        update public.rewards set unlocked = unlocked + 1 where id = w.id;
+        if w.auto_apply and w.reward_type = 'points' then perform public.grant_reward_redemption(r.company_id, v_id); end if;
       end if;
       v_id := null;
     end loop;
   else
-    delete from public.reward_redemptions d using public.rewards x
-    where d.company_id = r.company_id and d.user_id = r.referrer_user_id and d.reward_id = x.id and d.status in ('pending', 'failed')
-      and ((x.campaign_id is null and x.threshold > v_all)
-           or (x.campaign_id = r.campaign_id and v_campaign is not null and x.threshold > v_campaign));
+    with withdrawn as (
+      delete from public.reward_redemptions d using public.rewards x
+      where d.company_id = r.company_id and d.user_id = r.referrer_user_id and d.reward_id = x.id and d.status in ('pending', 'failed')
+        and ((x.campaign_id is null and x.threshold > v_all)
+             or (x.campaign_id = r.campaign_id and v_campaign is not null and x.threshold > v_campaign))
+      returning d.reward_id)
+    update public.rewards x set unlocked = x.unlocked - n.n
+    from (select reward_id, count(*)::integer as n from withdrawn group by reward_id) n where x.id = n.reward_id;
   end if;
   return v_should;
 end $$;
@@ -757,12 +764,10 @@ begin
 end $$;
 
 -- The creator's milestones (≤ 100, creation order), each with its campaign's name and how
--- many members unlocked it. Returns [reward + {campaign_name, unlocked}].
+-- many members unlocked it (the counter). Returns [reward + {campaign_name}].
 create function public.list_rewards(p_company_id text) returns jsonb
 language sql stable security definer set search_path = '' as $$
-  select coalesce(jsonb_agg(to_jsonb(w) || jsonb_build_object('campaign_name', c.name,
-    'unlocked', (select count(*) from public.reward_redemptions d where d.company_id = w.company_id and d.reward_id = w.id))
-    order by w.created_at, w.id), '[]')
+  select coalesce(jsonb_agg(to_jsonb(w) || jsonb_build_object('campaign_name', c.name) order by w.created_at, w.id), '[]')
   from public.rewards w left join public.campaigns c on c.id = w.campaign_id
   where w.company_id = p_company_id
 $$;
