@@ -4,7 +4,12 @@
  * N attributed payments, sequentially and with C concurrent connections, plus duplicate
  * deliveries. Prints events/second and latency percentiles.
  *
- *   npx tsx bench/webhooks.ts [N=2000] [C=8]
+ *   npx tsx bench/webhooks.ts [N=2000] [C=8] [--campaign]
+ *
+ * --campaign: an active campaign (bonus rate and points, prizes) and three milestones
+ * (points at 3, a promo code at 10, custom at 50) are live, so every conversion also joins
+ * the campaign, counts in its standings and checks the milestones (the referrer is the
+ * same for every payment: the campaign's rows are as hot as they get).
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,8 +18,10 @@ import { startEmbedded } from "../lib/db/embedded";
 import { migrate } from "../lib/db/migrate";
 import { createPgBackend } from "../lib/db/pg";
 
-const N = Number(process.argv[2] ?? 2000);
-const C = Number(process.argv[3] ?? 8);
+const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const N = Number(args[0] ?? 2000);
+const C = Number(args[1] ?? 8);
+const CAMPAIGN = process.argv.includes("--campaign");
 
 const db = await startEmbedded({ dir: mkdtempSync(path.join(tmpdir(), "referly-bench-")), persistent: false });
 await db.createDatabase("bench");
@@ -23,6 +30,21 @@ const backend = createPgBackend(db.url("bench"), C + 2);
 const company = "biz_bench";
 await backend.rpc("get_or_create_code", { p_company_id: company, p_user_id: "user_referrer", p_username: "ref", p_name: null });
 await backend.rpc("set_referral_code", { p_company_id: company, p_user_id: "user_referrer", p_code: "BENCH" });
+if (CAMPAIGN) {
+  const day = (d: number) => new Date(Date.now() + d * 86_400_000).toISOString();
+  await backend.rpc("create_campaign", {
+    p_company_id: company,
+    p_campaign: {
+      name: "Bench sprint", start_date: day(-1), end_date: day(30), scheduled: true,
+      rules: { bonus_rate_bp: 500, bonus_points: 100 },
+      prizes: { top: [{ reward_type: "commission", reward_data: { amount_cents: 10000 } }], reach: { count: 5, prize: { reward_type: "points", reward_data: { points: 500 } } } },
+    },
+  });
+  for (const [threshold, reward_type, reward_data] of [[3, "points", { points: 300 }], [10, "discount", { percent_off: 50 }], [50, "custom", { note: "hoodie" }]] as const) {
+    await backend.rpc("create_reward", { p_company_id: company, p_reward: { name: `at ${threshold}`, threshold, reward_type, reward_data } });
+  }
+}
+console.log(CAMPAIGN ? "with a campaign and three milestones live" : "no campaign, no milestones");
 
 const payment = (i: number) => ({
   id: `pay_${i}`,
