@@ -8,6 +8,8 @@ import { repairAnalytics } from "../analytics";
 import { releaseCommissions } from "../commissions";
 import { runPayoutBatch } from "../payouts";
 import { expirePoints } from "../points";
+import { advanceCampaigns } from "../campaigns";
+import { grantDueRewards } from "../rewards";
 
 export const JOBS = {
   /** pending → available after the hold period */
@@ -23,6 +25,10 @@ export const JOBS = {
     const r = await repairAnalytics();
     return { checked: r.checked, repaired: r.repaired.length };
   },
+  /** campaign statuses follow their dates; ended campaigns awarded once, their prizes granted */
+  campaigns: async () => advanceCampaigns(),
+  /** reward grants left pending or failed (Whop promo codes), with backoff */
+  rewards: async () => grantDueRewards(),
 } satisfies Record<string, () => Promise<Record<string, number>>>;
 
 export type JobName = keyof typeof JOBS;

@@ -9,7 +9,8 @@
  * GET /companies/:id, GET /plans?account_id= (cursor pages: `first` ≤ 100, `after`),
  * GET /ledger_accounts/:id (a biz_ id or the account's ldgr_ id, as Whop accepts),
  * POST and GET /checkout_configurations, POST /transfers (one transfer per idempotence
- * key, as Whop does), POST /promo_codes. Answers have the SDK's shapes (amounts in decimal
+ * key, as Whop does), POST /promo_codes (one code per `Idempotency-Key` header; a code already
+ * taken in the company without that key is a 400). Answers have the SDK's shapes (amounts in decimal
  * currency units). `fail` and `delay` make a route answer an error or answer late.
  */
 import { randomUUID } from "node:crypto";
@@ -59,6 +60,8 @@ export interface SandboxRequest {
   method: string;
   path: string;
   body: unknown;
+  /** the Idempotency-Key header, when sent */
+  idempotencyKey?: string;
 }
 
 export interface Sandbox {
@@ -89,6 +92,9 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
   const requests: SandboxRequest[] = [];
   const checkouts = new Map<string, Record<string, unknown>>();
   const transfers = new Map<string, Record<string, unknown>>();
+  /** promo codes by idempotency key, and the codes taken per company */
+  const promoByKey = new Map<string, Record<string, unknown>>();
+  const promoCodes = new Set<string>();
 
   function answer(res: http.ServerResponse, status: number, body: unknown) {
     res.writeHead(status, { "content-type": "application/json" });
@@ -133,7 +139,8 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
     if (p === "/__sandbox/requests") return answer(res, 200, requests);
 
     const api = p.replace(/^\/api\/v1/, "");
-    requests.push({ method, path: api, body });
+    const idempotencyKey = typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : undefined;
+    requests.push({ method, path: api, body, ...(idempotencyKey ? { idempotencyKey } : {}) });
     const wait = state.delay[`${method} ${api}`];
     if (wait) await new Promise((r) => setTimeout(r, wait));
     const failure = state.fail[`${method} ${api}`];
@@ -303,7 +310,15 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
       if (typeof b.code !== "string" || typeof b.company_id !== "string") {
         return answer(res, 400, { error: { message: "code and company_id are required" } });
       }
-      return answer(res, 200, { id: `promo_${randomUUID().replace(/-/g, "").slice(0, 12)}`, ...b, created_at: now() });
+      // the same key answers the same promo code, as an idempotent API does
+      const known = idempotencyKey ? promoByKey.get(idempotencyKey) : undefined;
+      if (known) return answer(res, 200, known);
+      const taken = `${b.company_id}:${String(b.code).toUpperCase()}`;
+      if (promoCodes.has(taken)) return answer(res, 400, { error: { message: "code already exists" } });
+      const promo = { id: `promo_${randomUUID().replace(/-/g, "").slice(0, 12)}`, ...b, created_at: now() };
+      promoCodes.add(taken);
+      if (idempotencyKey) promoByKey.set(idempotencyKey, promo);
+      return answer(res, 200, promo);
     }
     return answer(res, 404, { error: { message: `no sandbox route for ${method} ${api}` } });
   });

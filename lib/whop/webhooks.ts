@@ -9,6 +9,10 @@
  * fraud signals here (lib/fraud paymentSignals: normalised email, throwaway-domain flag,
  * keyed card hash) passed as data.referly_signals, which SQL uses and does not store.
  *
+ * After the event's transaction commits, rewards it unlocked are granted through Whop
+ * (lib/rewards grantDueRewards for the company; a failure there is logged and left to the
+ * rewards job, never a reason to answer other than 200).
+ *
  * Answers: 401 missing/forged/tampered/stale signature; 400 malformed JSON or an
  * unknown shape; 200 {outcome, duplicate}; a database failure throws (route → 500,
  * so Whop retries).
@@ -16,6 +20,7 @@
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
 import { paymentSignals, type PaymentEvidence } from "../fraud";
+import { grantDueRewards } from "../rewards";
 import { whop } from "./client";
 
 /**
@@ -65,6 +70,8 @@ const PaymentData = z.object({
   metadata: Metadata,
   company: Company,
   product: z.object({ id: Id }).nullish(),
+  // a promo code Referly granted, used: its reward becomes claimed
+  promo_code: z.object({ id: Id }).nullish().catch(null),
   // fraud signals only (self-referral by payment method), never passed on; a value out of
   // shape gives no signal instead of refusing the payment
   card_brand: z.string().max(40).nullish().catch(null),
@@ -136,6 +143,10 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
       { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: parsed ? withSignals(parsed.data) : { id: Id.safeParse(data.id).success ? data.id : null } },
       Processed,
     );
+    const company = company_id ?? (parsed?.data.company as { id?: string } | null | undefined)?.id;
+    if (parsed && !r.duplicate && company) {
+      await grantDueRewards(company).catch((err) => console.error(`reward grants for ${company}:`, (err as Error).message));
+    }
     return { status: 200, body: { ok: true, ...r } };
   } catch (err) {
     if (err instanceof DomainError && err.status < 500) {

@@ -885,19 +885,29 @@ end $$;
 
 -- Grants left to do (the rewards job and the after-commit call): requested redemptions not
 -- yet granted — pending ones at once, failed ones again after 2^attempts minutes, at most 5
--- tries — oldest first, optionally for one company. Custom ones wait for the creator.
--- Returns [{id, company_id, user_id, reward_type, reward_data, attempts, currency}].
-create function public.due_reward_grants(p_limit integer, p_company_id text default null) returns jsonb
+-- tries — oldest first, optionally for one company or one redemption. Custom ones wait for
+-- the creator. Returns [{id, company_id, user_id, reward_type, reward_data, attempts, currency}].
+create function public.due_reward_grants(p_limit integer, p_company_id text default null, p_id uuid default null) returns jsonb
 language sql stable security definer set search_path = '' as $$
   select coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'company_id', d.company_id, 'user_id', d.user_id,
     'reward_type', d.reward_type, 'reward_data', d.reward_data, 'attempts', d.attempts,
     'currency', (select currency from public.programs where company_id = d.company_id)) order by d.updated_at), '[]')
   from (select * from public.reward_redemptions d
         where d.status in ('pending', 'failed') and d.requested_at is not null and d.reward_type <> 'custom'
-          and (p_company_id is null or d.company_id = p_company_id)
+          and (p_company_id is null or d.company_id = p_company_id) and (p_id is null or d.id = p_id)
           and (d.status = 'pending' or (d.attempts < 5 and d.updated_at <= now() - make_interval(mins => (2 ^ d.attempts)::integer)))
         order by d.updated_at limit least(greatest(coalesce(p_limit, 50), 1), 200)) d
 $$;
+
+-- One redemption of a company (redemption_json). Errors: RL404.
+create function public.get_reward_redemption(p_company_id text, p_redemption_id uuid) returns jsonb
+language plpgsql stable security definer set search_path = '' as $$
+declare v public.reward_redemptions;
+begin
+  select * into v from public.reward_redemptions where company_id = p_company_id and id = p_redemption_id;
+  if v.id is null then raise exception 'No such reward' using errcode = 'RL404'; end if;
+  return public.redemption_json(v);
+end $$;
 
 -- A payment that used a promo code Referly granted marks that reward claimed (Whop's
 -- payment.promo_code.id). Returns whether one was.
