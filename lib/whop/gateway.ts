@@ -29,6 +29,8 @@ export interface CompanyPlan {
   title: string;
   /** the product's title, when Whop gives one */
   product: string | null;
+  /** prod_…, when Whop gives it (campaigns' eligible products) */
+  product_id: string | null;
   /** upper-case ISO code ("USD") */
   currency: string;
   /** first charge and each renewal, integer minor units (cents) */
@@ -63,6 +65,7 @@ export async function listCompanyPlans(companyId: string): Promise<CompanyPlan[]
       id: p.id,
       title: p.title?.trim() || product || p.id,
       product,
+      product_id: productId(p.product),
       currency,
       initial_cents: initial,
       renewal_cents: renewal,
@@ -147,6 +150,11 @@ export function amountToMinorUnits(amount: number, currency: string): number {
   const minor = whole + up;
   if (minor > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`amount too large: ${amount}`);
   return minor === 0n ? 0 : Number(sign ? -minor : minor);
+}
+
+function productId(product: unknown): string | null {
+  const id = (product as { id?: unknown } | null)?.id;
+  return typeof id === "string" && /^prod_[A-Za-z0-9]{1,40}$/.test(id) ? id : null;
 }
 
 function productTitle(product: unknown): string | null {

@@ -12,6 +12,7 @@ const DASHBOARD_SECTIONS = [
   { href: "/referrals", title: "Referrals" },
   { href: "/commissions", title: "Commissions" },
   { href: "/payouts", title: "Payouts" },
+  { href: "/campaigns", title: "Campaigns" },
   { href: "/rewards", title: "Rewards" },
   { href: "/fraud", title: "Fraud" },
   { href: "/settings", title: "Settings" },
