@@ -10,6 +10,8 @@ import { getMemberWallet } from "@/lib/commissions";
 import { env } from "@/lib/env";
 import { formatMoney } from "@/lib/money";
 import { getMemberView } from "@/lib/referrals";
+import { describeReward, getMemberRewards, type MemberCampaign, type RewardData } from "@/lib/rewards";
+import { basisPointsToPercent } from "@/lib/money";
 import { whop } from "@/lib/whop/client";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
 import { setCodeAction } from "./actions";
@@ -23,9 +25,10 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
   const { experienceId } = await params;
   const viewer = await requireExperienceViewer(experienceId);
   const profile = await whop().users.retrieve(viewer.userId).catch(() => null);
-  const [view, wallet] = await Promise.all([
+  const [view, wallet, rewards] = await Promise.all([
     getMemberView(viewer.companyId, { id: viewer.userId, username: profile?.username ?? null, name: profile?.name ?? null }),
     getMemberWallet(viewer.companyId, viewer.userId),
+    getMemberRewards(viewer.companyId, viewer.userId),
   ]);
   const link = referralLink(view.code);
   const cur = view.program.currency;
@@ -55,6 +58,8 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
           )}
         </div>
       </Card>
+
+      {rewards.campaign && <CampaignCard campaign={rewards.campaign} currency={view.program.currency} />}
 
       <section className="grid" aria-label="Funnel">
         <Stat label="Clicks" value={view.funnel.clicks} testId="funnel-clicks" />
@@ -125,5 +130,44 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
         </div>
       </Card>
     </>
+  );
+}
+
+/** "3 days left", "5 hours left", "less than an hour left" until `end`. */
+function timeLeft(end: string): string {
+  const ms = Date.parse(end) - Date.now();
+  const days = Math.floor(ms / 86_400_000);
+  if (days >= 1) return `${days} day${days === 1 ? "" : "s"} left`;
+  const hours = Math.floor(ms / 3_600_000);
+  return hours >= 1 ? `${hours} hour${hours === 1 ? "" : "s"} left` : "less than an hour left";
+}
+
+/** The campaign running now: what it pays, time left, the member's count and place, the prizes. */
+function CampaignCard({ campaign: c, currency }: { campaign: MemberCampaign; currency: string }) {
+  const pays = [
+    c.rules.bonus_rate_bp ? `+${basisPointsToPercent(c.rules.bonus_rate_bp)}% commission` : null,
+    c.rules.bonus_points ? `+${c.rules.bonus_points} points` : null,
+  ].filter(Boolean);
+  const prize = (p: { reward_type: string; reward_data: Record<string, unknown> }) => describeReward(p.reward_type, p.reward_data as RewardData, currency);
+  return (
+    <Card size="2" data-testid="campaign-card">
+      <div className="stack">
+        <Heading size="4">
+          {c.name} <Badge color="green">{timeLeft(c.end_date)}</Badge>
+        </Heading>
+        {c.description && <Text size="2">{c.description}</Text>}
+        {pays.length > 0 && <Text>Every referral who pays now earns you {pays.join(" and ")}.</Text>}
+        <Text>
+          You: <strong data-testid="campaign-conversions">{c.conversions}</strong> referral{c.conversions === 1 ? "" : "s"}
+          {c.place ? <> · place <strong data-testid="campaign-place">#{c.place}</strong></> : " — your first one puts you on the board"}
+        </Text>
+        {(c.prizes.top?.length || c.prizes.reach) && (
+          <ul>
+            {(c.prizes.top ?? []).map((p, i) => <li key={i}>Place {i + 1}: {prize(p)}</li>)}
+            {c.prizes.reach && <li>Everyone with {c.prizes.reach.count} referrals: {prize(c.prizes.reach.prize)}</li>}
+          </ul>
+        )}
+      </div>
+    </Card>
   );
 }

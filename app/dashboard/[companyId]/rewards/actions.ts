@@ -1,0 +1,50 @@
+"use server";
+
+import { attempt } from "@/app/_components/attempt";
+import type { ActionState } from "@/app/_components/action-form";
+import { getProgram } from "@/lib/programs";
+import { createReward, fulfilRewardRedemption, retryRewardRedemption, RewardForm, updateReward } from "@/lib/rewards";
+import { requireCompanyAdmin } from "@/lib/whop/viewer";
+
+const field = (form: FormData, name: string) => String(form.get(name) ?? "");
+
+/** New milestone reward; a bad value is a visible form error and writes nothing. */
+export async function createRewardAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const parsed = RewardForm.safeParse({
+    name: field(form, "name"),
+    description: field(form, "description"),
+    threshold: field(form, "threshold"),
+    reward_type: field(form, "reward_type"),
+    value: field(form, "value"),
+    amount_off: field(form, "discount_kind") === "amount",
+    auto_apply: field(form, "auto_apply") !== "claim",
+    campaign_id: field(form, "campaign_id"),
+  });
+  if (!parsed.success) return { ok: false, message: parsed.error.issues[0].message };
+  const program = await getProgram(companyId);
+  return attempt(`/dashboard/${companyId}/rewards`, `Added "${parsed.data.name}".`, () => createReward(companyId, parsed.data, program.currency));
+}
+
+/** Switch a milestone on or off (off: nobody unlocks it any more; what was unlocked stays). */
+export async function setRewardActiveAction(companyId: string, rewardId: string, active: boolean, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  return attempt(`/dashboard/${companyId}/rewards`, active ? "Switched on." : "Switched off.", () => updateReward(companyId, rewardId, { is_active: active }));
+}
+
+/** Try a failed Whop grant again now. */
+export async function retryGrantAction(companyId: string, redemptionId: string, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  let status = "";
+  const state = await attempt(`/dashboard/${companyId}/rewards`, "", async () => {
+    status = (await retryRewardRedemption(companyId, redemptionId)).status;
+  });
+  if (!state.ok) return state;
+  return status === "granted" ? { ok: true, message: "Granted." } : { ok: false, message: "Whop refused again; see the error." };
+}
+
+/** The creator gave a custom reward or prize by hand. */
+export async function fulfilGrantAction(companyId: string, redemptionId: string, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  return attempt(`/dashboard/${companyId}/rewards`, "Marked fulfilled.", () => fulfilRewardRedemption(companyId, redemptionId));
+}
