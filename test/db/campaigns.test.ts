@@ -1,0 +1,390 @@
+/**
+ * Campaigns and milestone rewards (supabase/migrations/20261122040000_campaigns.sql; DESIGN.md
+ * "Campaigns and rewards", "The conversion pipeline"; seed 001 campaigns, rewards,
+ * reward_redemptions), run for real on the test Postgres through the typed `rpc` the app uses.
+ * Everything is made through the SQL functions (payments as signed-webhook data through
+ * process_webhook_event); time passing is simulated by moving a campaign's dates in SQL.
+ *
+ * Covered as a creator or member would notice it: campaign windows in a program time zone
+ * (DST included), which campaign a conversion joins (overlap, products, drafts), the bonus
+ * rate and points stored on the commission to the cent, counters under refunds and fraud
+ * decisions, prizes awarded once (job run twice and concurrently, ties to who got there
+ * first, money prizes through hold and payout), validation (RL400, nothing written) and
+ * status rules (RL409); milestones crossed once under concurrency, auto vs claim, Whop
+ * failure → retry → granted → claimed (also by a payment using the code), campaign-scoped
+ * thresholds, withdrawal by a full refund before the grant. check_analytics stays ok for
+ * every company a test made.
+ */
+import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { createPgBackend } from "../../lib/db/pg";
+import { call, codeOf, expectDomainError, ids, pay, paymentData, sqlDb, sqlRows as rows, uid, webhook } from "../helpers";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+afterAll(async () => {
+  await sqlDb().close();
+});
+
+const made: string[] = [];
+afterEach(async () => {
+  for (const c of made.splice(0)) expect(await call("check_analytics", { p_company_id: c }), `check_analytics ${c}`).toEqual({ ok: true, differences: [] });
+});
+
+const DAY = 86_400_000;
+const iso = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();
+
+/** A fresh company with these settings (hold_days 0 unless given, fraud off unless given). */
+async function company(settings: Record<string, unknown> = {}) {
+  const t = ids();
+  made.push(t.company);
+  await call("update_program_settings", { p_company_id: t.company, p_settings: { hold_days: 0, fraud_mode: "off", ...settings } });
+  return t;
+}
+
+/** An active campaign (started an hour ago, ends in `days`), scheduled. */
+const campaign = (companyId: string, c: Record<string, unknown> = {}, days = 10): Promise<Json> =>
+  call("create_campaign", { p_company_id: companyId, p_campaign: { name: "Sprint", start_date: iso(-3_600_000), end_date: iso(days * DAY), scheduled: true, ...c } });
+
+/** `payer` pays `total` through `referrer`'s code; returns the payment id and outcome. */
+async function buy(companyId: string, referrer: string, payer: string, total = 100, extra: Record<string, unknown> = {}) {
+  const code = await codeOf(companyId, referrer);
+  const data = { ...paymentData({ user: payer, total, code }), ...extra };
+  const r = await pay(companyId, data);
+  return { id: data.id as string, outcome: r.outcome as string, data };
+}
+
+const refund = (companyId: string, paymentId: string, amount: number) =>
+  webhook(uid("evt_"), "refund.created", companyId, { id: uid("rfnd_"), amount, status: "succeeded", payment: { id: paymentId } });
+
+async function campaignRow(id: string): Promise<Json> {
+  const [c] = await rows<Json>(`select total_referrals, awarded_at, status from public.campaigns where id = $1`, [id]);
+  return c;
+}
+const tally = async (campaignId: string) =>
+  rows<Json>(`select user_id, conversions, place from public.campaign_members where campaign_id = $1 order by user_id`, [campaignId]);
+const redemptions = async (companyId: string, user?: string) =>
+  rows<Json>(
+    `select reward_id, campaign_id, prize, name, reward_type, status, requested_at is not null as requested, result, error_message, attempts, id
+     from public.reward_redemptions where company_id = $1 and ($2::text is null or user_id = $2) order by created_at, name`,
+    [companyId, user ?? null],
+  );
+const points = async (companyId: string, user: string) =>
+  rows<Json>(`select points_type, points::int from public.transactions where company_id = $1 and user_id = $2 and kind = 'points' order by id`, [companyId, user]);
+const end = async (campaignId: string) => {
+  // time passes: the campaign's end is behind us
+  await rows(`update public.campaigns set start_date = now() - interval '2 days', end_date = now() - interval '1 second' where id = $1`, [campaignId]);
+};
+
+describe("campaign dates", () => {
+  it("local dates in the program's time zone: the start at local midnight, a date-only end through that day (across DST)", async () => {
+    const t = await company();
+    await call("set_program_timezone", { p_company_id: t.company, p_timezone: "America/New_York" });
+    const c = await call("create_campaign", { p_company_id: t.company, p_campaign: { name: "March", start_date: "2027-03-13", end_date: "2027-03-14" } });
+    // 13 March is EST (UTC−5); the day after the 14th starts in EDT (UTC−4)
+    expect(new Date(c.start_date).toISOString()).toBe("2027-03-13T05:00:00.000Z");
+    expect(new Date(c.end_date).toISOString()).toBe("2027-03-15T04:00:00.000Z");
+    expect(c.status).toBe("draft");
+    const withTime = await call("create_campaign", {
+      p_company_id: t.company,
+      p_campaign: { name: "Evening", start_date: "2027-01-05T18:30", end_date: "2027-01-06T00:00:00Z" },
+    });
+    expect(new Date(withTime.start_date).toISOString()).toBe("2027-01-05T23:30:00.000Z");
+    expect(new Date(withTime.end_date).toISOString()).toBe("2027-01-06T00:00:00.000Z");
+  });
+
+  it("a conversion joins only a scheduled campaign running now; before its start, after its end or as a draft it doesn't", async () => {
+    const t = await company();
+    const future = await campaign(t.company, { name: "Later", start_date: iso(DAY), end_date: iso(5 * DAY) });
+    const past = await campaign(t.company, { name: "Over", start_date: iso(-5 * DAY), end_date: iso(-DAY) });
+    const draft = await campaign(t.company, { name: "Draft", scheduled: false });
+    expect([future.status, past.status, draft.status]).toEqual(["draft", "ended", "draft"]);
+    await buy(t.company, t.referrer, t.referee);
+    const [r] = await rows<Json>(`select campaign_id, counted from public.referrals where company_id = $1`, [t.company]);
+    expect(r).toEqual({ campaign_id: null, counted: true });
+    const [c] = await rows<Json>(`select campaign_id, campaign_bonus_bp, rate_bp from public.commissions where company_id = $1`, [t.company]);
+    expect(c).toEqual({ campaign_id: null, campaign_bonus_bp: 0, rate_bp: 2000 });
+    // a campaign starting now takes the next one
+    const now = await campaign(t.company, { name: "Now" });
+    expect(now.status).toBe("active");
+    await buy(t.company, t.referrer, t.other);
+    const [r2] = await rows<Json>(`select campaign_id from public.referrals where company_id = $1 and referee_user_id = $2`, [t.company, t.other]);
+    expect(r2.campaign_id).toBe(now.id);
+  });
+
+  it("two campaigns at once: the one ending soonest, among those for the payment's product", async () => {
+    const t = await company();
+    const long = await campaign(t.company, { name: "Long", rules: { bonus_rate_bp: 100 } }, 20);
+    const short = await campaign(t.company, { name: "Short", rules: { bonus_rate_bp: 300, product_ids: ["prod_a"] } }, 5);
+    await buy(t.company, t.referrer, t.referee, 100, { product: { id: "prod_a" } });
+    await buy(t.company, t.referrer, t.other, 100, { product: { id: "prod_b" } });
+    const r = await rows<Json>(
+      `select r.referee_user_id, r.campaign_id, c.rate_bp, c.campaign_bonus_bp, c.amount_cents::int from public.referrals r
+       join public.commissions c on c.referral_id = r.id where r.company_id = $1 order by r.referee_user_id`,
+      [t.company],
+    );
+    expect(r).toEqual([
+      { referee_user_id: t.referee, campaign_id: short.id, rate_bp: 2300, campaign_bonus_bp: 300, amount_cents: 2300 },
+      { referee_user_id: t.other, campaign_id: long.id, rate_bp: 2100, campaign_bonus_bp: 100, amount_cents: 2100 },
+    ].sort((a, b) => a.referee_user_id.localeCompare(b.referee_user_id)));
+  });
+});
+
+describe("campaign rules on the commission", () => {
+  it("level 1 gets program rate + bonus (stored, round half down), bonus points once; level 2 and renewals get no bonus", async () => {
+    const t = await company({ mlm_enabled: true, max_level: 2 });
+    // the referrer was referred by `other` (before the campaign): level 2 goes to them
+    await buy(t.company, t.other, t.referrer, 10);
+    const c = await campaign(t.company, { rules: { bonus_rate_bp: 500, bonus_points: 70 } });
+    const first = await buy(t.company, t.referrer, t.referee, 49.99);
+    const lv = await rows<Json>(
+      `select level, rate_bp, campaign_bonus_bp, campaign_id, amount_cents::int, base_amount_cents::int from public.commissions
+       where company_id = $1 and payment_id = $2 order by level`,
+      [t.company, first.id],
+    );
+    // 4999 × 25 % = 1249.75 → 1250; level 2: 4999 × 5 % = 249.95 → 250
+    expect(lv).toEqual([
+      { level: 1, rate_bp: 2500, campaign_bonus_bp: 500, campaign_id: c.id, amount_cents: 1250, base_amount_cents: 4999 },
+      { level: 2, rate_bp: 500, campaign_bonus_bp: 0, campaign_id: null, amount_cents: 250, base_amount_cents: 4999 },
+    ]);
+    // a redelivery of the same event changes nothing (points once)
+    await pay(t.company, first.data, "evt_again" + first.id);
+    const bonus = (await points(t.company, t.referrer)).filter((p: Json) => p.points_type === "CAMPAIGN_BONUS");
+    expect(bonus).toEqual([{ points_type: "CAMPAIGN_BONUS", points: 70 }]);
+    // a renewal of the same member: the program's rate only
+    const renewal = await pay(t.company, paymentData({ user: t.referee, total: 49.99 }));
+    expect(renewal.outcome).toBe("commission_created");
+    const [r] = await rows<Json>(
+      `select rate_bp, campaign_bonus_bp, amount_cents::int from public.commissions where company_id = $1 and level = 1 and beneficiary_user_id = $2 order by created_at desc limit 1`,
+      [t.company, t.referrer],
+    );
+    expect(r).toEqual({ rate_bp: 2000, campaign_bonus_bp: 0, amount_cents: 1000 });
+    expect((await campaignRow(c.id)).total_referrals).toBe(1);
+  });
+
+  it("the bonus never takes a rate over 100 %", async () => {
+    const t = await company({ commission_rate_bp: 9800 });
+    await campaign(t.company, { rules: { bonus_rate_bp: 500 } });
+    await buy(t.company, t.referrer, t.referee, 10);
+    const [c] = await rows<Json>(`select rate_bp, campaign_bonus_bp, amount_cents::int from public.commissions where company_id = $1`, [t.company]);
+    expect(c).toEqual({ rate_bp: 10000, campaign_bonus_bp: 200, amount_cents: 1000 });
+  });
+});
+
+describe("campaign counters", () => {
+  it("count per counted conversion; a full refund of the converting payment takes it out, a partial one does not", async () => {
+    const t = await company();
+    const c = await campaign(t.company);
+    const a = await buy(t.company, t.referrer, t.referee, 100);
+    await buy(t.company, t.referrer, t.other, 100);
+    expect((await campaignRow(c.id)).total_referrals).toBe(2);
+    await refund(t.company, a.id, 40);
+    expect((await campaignRow(c.id)).total_referrals).toBe(2);
+    await refund(t.company, a.id, 60);
+    expect((await campaignRow(c.id)).total_referrals).toBe(1);
+    expect(await tally(c.id)).toEqual([{ user_id: t.referrer, conversions: 1, place: null }]);
+    const [prog] = await rows<Json>(`select conversions from public.reward_progress where company_id = $1 and user_id = $2`, [t.company, t.referrer]);
+    expect(prog.conversions).toBe(1);
+  });
+
+  it("a held referral counts only once approved; a flagged one that is rejected stops counting", async () => {
+    const t = await company({ fraud_mode: "hold", fraud_hold_score: 20 });
+    const c = await campaign(t.company, { rules: { bonus_points: 10 } });
+    const throwaway = { referly_signals: { email: "x@mailinator.com", email_disposable: true } };
+    const held = await buy(t.company, t.referrer, t.referee, 100, throwaway);
+    expect(held.outcome).toBe("commission_held");
+    expect((await campaignRow(c.id)).total_referrals).toBe(0);
+    expect((await points(t.company, t.referrer)).filter((p: Json) => p.points_type === "CAMPAIGN_BONUS")).toEqual([]);
+    const [ref] = await rows<Json>(`select id from public.referrals where company_id = $1 and referee_user_id = $2`, [t.company, t.referee]);
+    await call("decide_referral", { p_company_id: t.company, p_referral_id: ref.id, p_decision: "approve", p_reason: "checked", p_actor: "user_admin1" });
+    expect((await campaignRow(c.id)).total_referrals).toBe(1);
+    expect((await points(t.company, t.referrer)).filter((p: Json) => p.points_type === "CAMPAIGN_BONUS")).toEqual([{ points_type: "CAMPAIGN_BONUS", points: 10 }]);
+
+    await call("update_program_settings", { p_company_id: t.company, p_settings: { fraud_hold_score: 100 } });
+    await buy(t.company, t.referrer, t.other, 100, throwaway); // flagged (20 < 100): counts
+    expect((await campaignRow(c.id)).total_referrals).toBe(2);
+    const [flagged] = await rows<Json>(`select id, fraud_status from public.referrals where company_id = $1 and referee_user_id = $2`, [t.company, t.other]);
+    expect(flagged.fraud_status).toBe("flagged");
+    await call("decide_referrals", { p_company_id: t.company, p_referral_ids: [flagged.id], p_decision: "reject", p_reason: "ring", p_actor: "user_admin1" });
+    expect((await campaignRow(c.id)).total_referrals).toBe(1);
+    expect(await tally(c.id)).toEqual([{ user_id: t.referrer, conversions: 1, place: null }]);
+  });
+});
+
+describe("prizes", () => {
+  it("awarded once at the end — job run twice and concurrently — ties to who got there first; money is a bonus commission that pays out", async () => {
+    const t = await company({ hold_days: 3, min_payout_cents: 100 });
+    const c = await campaign(t.company, {
+      prizes: {
+        top: [
+          { reward_type: "commission", reward_data: { amount_cents: 5000 } },
+          { reward_type: "points", reward_data: { points: 300 } },
+        ],
+        reach: { count: 2, prize: { reward_type: "custom", reward_data: { note: "a hoodie" } } },
+      },
+    });
+    const third = `user_thd${uid()}`;
+    // the referrer gets 2, `other` 1 then `third` 1: other reached 1 first → place 2
+    await buy(t.company, t.referrer, t.referee);
+    await buy(t.company, t.other, uid("user_x"));
+    await buy(t.company, third, uid("user_y"));
+    await buy(t.company, t.referrer, uid("user_z"));
+    await end(c.id);
+    const backends = [createPgBackend(inject("sqlDbUrl"), 2), createPgBackend(inject("sqlDbUrl"), 2)];
+    try {
+      const runs = await Promise.all(backends.map((b) => call("advance_campaigns", {}, b)));
+      expect(runs.map((r: Json) => r.awarded).sort()).toEqual([0, 3]);
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+    expect((await call("advance_campaigns", {})).awarded).toBe(0);
+    expect(await tally(c.id)).toEqual(
+      [
+        { user_id: t.referrer, conversions: 2, place: 1 },
+        { user_id: t.other, conversions: 1, place: 2 },
+        { user_id: third, conversions: 1, place: 3 },
+      ].sort((a, b) => a.user_id.localeCompare(b.user_id)),
+    );
+    const won = (await redemptions(t.company)).map((r: Json) => [r.prize, r.reward_type, r.status, r.requested]);
+    expect(won.sort()).toEqual(
+      [
+        ["place:1", "commission", "pending", true],
+        ["place:2", "points", "pending", true],
+        ["reach", "custom", "pending", true],
+      ].sort(),
+    );
+    // granted in SQL (as lib/rewards does right after): money and points, once
+    for (const r of await redemptions(t.company)) {
+      await call("grant_reward_redemption", { p_company_id: t.company, p_redemption_id: r.id });
+      await call("grant_reward_redemption", { p_company_id: t.company, p_redemption_id: r.id });
+    }
+    const [bonus] = await rows<Json>(`select kind, amount_cents::int, status, campaign_id, payment_id from public.commissions where company_id = $1 and kind = 'bonus'`, [t.company]);
+    expect(bonus).toEqual({ kind: "bonus", amount_cents: 5000, status: "pending", campaign_id: c.id, payment_id: null });
+    expect((await points(t.company, t.other)).filter((p: Json) => p.points_type === "CAMPAIGN_PRIZE")).toEqual([{ points_type: "CAMPAIGN_PRIZE", points: 300 }]);
+    expect((await redemptions(t.company)).find((r: Json) => r.prize === "reach").status).toBe("pending"); // custom: the creator's
+    // a refund after the award doesn't move the frozen standings
+    const [p] = await rows<Json>(`select payment_id from public.payments where company_id = $1 and user_id = $2`, [t.company, t.referee]);
+    await refund(t.company, p.payment_id, 100);
+    expect((await tally(c.id)).find((m: Json) => m.user_id === t.referrer)).toEqual({ user_id: t.referrer, conversions: 2, place: 1 });
+    // the hold passes: the prize is paid out with the rest
+    await rows(`update public.commissions set available_at = now() - interval '1 second' where company_id = $1 and status = 'pending'`, [t.company]);
+    await call("release_commissions", {});
+    const payout = await call("request_payout", { p_company_id: t.company, p_user_id: t.referrer });
+    // 2 × 20 % of 100.00 = 40.00, one reversed by the full refund → 20.00, plus the 50.00 prize
+    expect(Number(payout.amount_cents)).toBe(2000 + 5000);
+  });
+
+  it("set_campaign_status end awards at once; end, archive and edits follow the status rules", async () => {
+    const t = await company();
+    const c = await campaign(t.company, { prizes: { top: [{ reward_type: "points", reward_data: { points: 50 } }] } });
+    await buy(t.company, t.referrer, t.referee);
+    await expectDomainError(call("update_campaign", { p_company_id: t.company, p_campaign_id: c.id, p_campaign: { rules: { bonus_rate_bp: 900 } } }), 409, /running/);
+    const renamed = await call("update_campaign", { p_company_id: t.company, p_campaign_id: c.id, p_campaign: { name: "Renamed" } });
+    expect(renamed.name).toBe("Renamed");
+    await expectDomainError(call("set_campaign_status", { p_company_id: t.company, p_campaign_id: c.id, p_action: "archive" }), 409, /draft or an ended/);
+    const ended = await call("set_campaign_status", { p_company_id: t.company, p_campaign_id: c.id, p_action: "end" });
+    expect(ended.status).toBe("ended");
+    expect((await redemptions(t.company)).map((r: Json) => r.prize)).toEqual(["place:1"]);
+    await expectDomainError(call("set_campaign_status", { p_company_id: t.company, p_campaign_id: c.id, p_action: "end" }), 409, /running/);
+    expect((await call("set_campaign_status", { p_company_id: t.company, p_campaign_id: c.id, p_action: "archive" })).status).toBe("archived");
+    const draft = await campaign(t.company, { scheduled: false });
+    await expectDomainError(call("set_campaign_status", { p_company_id: t.company, p_campaign_id: draft.id, p_action: "end" }), 409, /running/);
+    // another company can't touch it
+    const other = await company();
+    await expectDomainError(call("set_campaign_status", { p_company_id: other.company, p_campaign_id: draft.id, p_action: "schedule" }), 404, /No such campaign/);
+  });
+
+  it("bad values are refused with a reason and nothing is written", async () => {
+    const t = await company();
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ start_date: "yesterday" }, /start_date is not a date/],
+      [{ end_date: iso(-2 * DAY) }, /end after it starts/],
+      [{ rules: { bonus_rate_bp: 10001 } }, /between 0 % and 100 %/],
+      [{ rules: { bonus_rate_bp: 1.5 } }, /between 0 % and 100 %/],
+      [{ rules: { product_ids: ["plan_x"] } }, /prod_/],
+      [{ prizes: { top: [{ reward_type: "cash", reward_data: {} }] } }, /Unknown reward type/],
+      [{ prizes: { top: [{ reward_type: "product_unlock", reward_data: { plan_id: "nope" } }] } }, /plan id/],
+      [{ prizes: { reach: { count: 0, prize: { reward_type: "points", reward_data: { points: 5 } } } } }, /count of at least 1/],
+      [{ name: "" }, /name/],
+    ];
+    for (const [patch, message] of bad) await expectDomainError(campaign(t.company, patch), 400, message);
+    await expectDomainError(call("create_reward", { p_company_id: t.company, p_reward: { name: "x", threshold: 0, reward_type: "points", reward_data: { points: 1 } } }), 400, /threshold/);
+    await expectDomainError(call("create_reward", { p_company_id: t.company, p_reward: { name: "x", threshold: 2, reward_type: "commission", reward_data: { amount_cents: 1 } } }), 400, /Unknown reward type/);
+    await expectDomainError(call("create_reward", { p_company_id: t.company, p_reward: { name: "x", threshold: 2, reward_type: "discount", reward_data: { percent_off: 101 } } }), 400, /1 to 100/);
+    expect(await rows(`select 1 from public.campaigns where company_id = $1 union all select 1 from public.rewards where company_id = $1`, [t.company])).toEqual([]);
+  });
+});
+
+describe("milestones", () => {
+  const reward = (companyId: string, r: Record<string, unknown>): Promise<Json> => call("create_reward", { p_company_id: companyId, p_reward: r });
+
+  it("conversions crossing a threshold together make exactly one redemption", async () => {
+    const t = await company();
+    await reward(t.company, { name: "Two", threshold: 2, reward_type: "points", reward_data: { points: 200 } });
+    await buy(t.company, t.referrer, t.referee);
+    const code = await codeOf(t.company, t.referrer);
+    const backends = Array.from({ length: 4 }, () => createPgBackend(inject("sqlDbUrl"), 1));
+    try {
+      await Promise.all(backends.map((b) => call("process_webhook_event", { p_event_id: uid("evt_"), p_type: "payment.succeeded", p_company_id: t.company, p_data: paymentData({ user: uid("user_c"), total: 10, code }) }, b)));
+    } finally {
+      await Promise.all(backends.map((b) => b.close()));
+    }
+    const r = await redemptions(t.company);
+    expect(r.map((x: Json) => [x.name, x.status])).toEqual([["Two", "granted"]]);
+    expect((await points(t.company, t.referrer)).filter((p: Json) => p.points_type === "MILESTONE_REWARD")).toEqual([{ points_type: "MILESTONE_REWARD", points: 200 }]);
+    const [w] = await rows<Json>(`select unlocked from public.rewards where company_id = $1`, [t.company]);
+    expect(w.unlocked).toBe(1);
+  });
+
+  it("auto_apply discount waits for Whop; a claim-it reward waits for the member; failure → retry → granted → claimed", async () => {
+    const t = await company();
+    await reward(t.company, { name: "Half off", threshold: 1, reward_type: "discount", reward_data: { percent_off: 50, plan_ids: ["plan_a"] } });
+    await reward(t.company, { name: "Claim me", threshold: 1, reward_type: "points", reward_data: { points: 40 }, auto_apply: false });
+    await buy(t.company, t.referrer, t.referee);
+    const [auto, claim] = await redemptions(t.company, t.referrer).then((r) => [r.find((x: Json) => x.name === "Half off"), r.find((x: Json) => x.name === "Claim me")]);
+    expect([auto.status, auto.requested, claim.status, claim.requested]).toEqual(["pending", true, "pending", false]);
+    expect((await call("due_reward_grants", { p_limit: 10, p_company_id: t.company })).map((d: Json) => d.id)).toEqual([auto.id]);
+    // someone else can't claim it
+    await expectDomainError(call("claim_reward", { p_company_id: t.company, p_user_id: t.other, p_redemption_id: claim.id }), 404, /No such reward/);
+    const claimed = await call("claim_reward", { p_company_id: t.company, p_user_id: t.referrer, p_redemption_id: claim.id });
+    expect(claimed.status).toBe("granted");
+    await expectDomainError(call("claim_reward", { p_company_id: t.company, p_user_id: t.referrer, p_redemption_id: claim.id }), 409, /already claimed/);
+    // Whop refuses, the creator retries, Whop grants
+    const failed = await call("settle_reward_redemption", { p_company_id: t.company, p_redemption_id: auto.id, p_status: "failed", p_result: null, p_error: "plan not found" });
+    expect([failed.status, failed.error_message, failed.attempts]).toEqual(["failed", "plan not found", 1]);
+    expect(await call("due_reward_grants", { p_limit: 10, p_company_id: t.company })).toEqual([]); // backing off
+    await expectDomainError(call("mark_reward_claimed", { p_company_id: t.company, p_user_id: t.referrer, p_redemption_id: auto.id }), 409, /granted/);
+    await call("retry_reward_redemption", { p_company_id: t.company, p_redemption_id: auto.id });
+    const granted = await call("settle_reward_redemption", {
+      p_company_id: t.company, p_redemption_id: auto.id, p_status: "granted", p_result: { promo_code: "RFX", promo_code_id: "promo_abc" }, p_error: null,
+    });
+    expect([granted.status, granted.result.promo_code, granted.error_message]).toEqual(["granted", "RFX", null]);
+    // the member uses the code: a payment carrying it marks it claimed
+    await pay(t.company, { ...paymentData({ user: t.referrer, total: 25 }), promo_code: { id: "promo_abc" } });
+    expect((await redemptions(t.company, t.referrer)).find((x: Json) => x.name === "Half off").status).toBe("claimed");
+  });
+
+  it("a campaign's milestone counts only that campaign's conversions; a full refund before the grant withdraws it, a granted one stays", async () => {
+    const t = await company();
+    await buy(t.company, t.referrer, t.referee); // before the campaign
+    const c = await campaign(t.company);
+    await reward(t.company, { name: "In sprint", threshold: 1, reward_type: "custom", reward_data: { note: "shout-out" }, campaign_id: c.id });
+    await reward(t.company, { name: "Three", threshold: 3, reward_type: "discount", reward_data: { amount_off_cents: 500 }, auto_apply: false });
+    await reward(t.company, { name: "Two", threshold: 2, reward_type: "points", reward_data: { points: 20 } });
+    expect(await redemptions(t.company)).toEqual([]);
+    const b = await buy(t.company, t.referrer, t.other); // in the campaign: its 1st, all-time 2nd
+    expect((await redemptions(t.company)).map((r: Json) => [r.name, r.status]).sort()).toEqual([["In sprint", "pending"], ["Two", "granted"]]);
+    const third = await buy(t.company, t.referrer, uid("user_d")); // all-time 3rd
+    expect((await redemptions(t.company)).map((r: Json) => r.name).sort()).toEqual(["In sprint", "Three", "Two"]);
+    // the 3rd is refunded in full before "Three" was claimed: withdrawn; "Two" (granted) stays
+    await refund(t.company, third.id, 100);
+    expect((await redemptions(t.company)).map((r: Json) => r.name).sort()).toEqual(["In sprint", "Two"]);
+    // the campaign's only conversion refunded: the custom one (not granted) is withdrawn too
+    await refund(t.company, b.id, 100);
+    expect((await redemptions(t.company)).map((r: Json) => r.name)).toEqual(["Two"]);
+    const member = await call("get_member_rewards", { p_company_id: t.company, p_user_id: t.referrer });
+    expect(member.conversions).toBe(1);
+    expect(member.milestones.map((m: Json) => [m.name, m.progress, m.remaining])).toEqual([["Two", 1, 1], ["Three", 1, 2], ["In sprint", 0, 1]]);
+    expect(member.campaign).toMatchObject({ id: c.id, conversions: 0, place: null });
+  });
+});
