@@ -13,7 +13,7 @@ import { APIError } from "@whop/sdk";
 import { z } from "zod";
 import { rpc } from "../db";
 import { Page, pageParams } from "../lists";
-import { whop } from "../whop/client";
+import { whop, whopErrorMessage } from "../whop/client";
 import { companyLedgerAccount } from "../whop/gateway";
 
 /** Why a payout failed when the saved account is not the company's own (nothing was sent). */
@@ -91,10 +91,7 @@ export async function payPayout(companyId: string, payoutId: string): Promise<Pa
     transferId = transfer.id;
   } catch (err) {
     if (err instanceof APIError && typeof err.status === "number" && err.status >= 400 && err.status < 500) {
-      // Whop's own message ("insufficient funds"), not the SDK's status line with the body
-      const body = err.error as { error?: { message?: unknown } } | undefined;
-      const message = typeof body?.error?.message === "string" ? body.error.message : err.message;
-      return rpc("fail_payout", { p_company_id: companyId, p_payout_id: p.id, p_error: message }, Payout);
+      return rpc("fail_payout", { p_company_id: companyId, p_payout_id: p.id, p_error: whopErrorMessage(err) }, Payout);
     }
     console.error(`payout ${p.id}: no definite answer from Whop, will retry`, err);
     return rpc("get_payout", { p_company_id: companyId, p_payout_id: p.id }, Payout);

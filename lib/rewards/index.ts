@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
 import { centsToDecimal, decimalToCents } from "../money";
-import { whop } from "../whop/client";
+import { whop, whopErrorMessage } from "../whop/client";
 
 export const RewardType = z.enum(["discount", "product_unlock", "points", "custom"]);
 export type RewardType = z.infer<typeof RewardType>;
@@ -328,7 +328,7 @@ async function grantThroughWhop(due: z.infer<typeof Due>): Promise<void> {
     );
     settled = { status: "granted", result: { promo_code: promo.code ?? code, promo_code_id: promo.id }, error: null };
   } catch (err) {
-    settled = { status: "failed", result: null, error: (err as Error).message };
+    settled = { status: "failed", result: null, error: whopErrorMessage(err) };
   }
   try {
     await rpc(

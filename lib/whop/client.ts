@@ -24,3 +24,12 @@ export function whop(): Whop {
   });
   return client;
 }
+
+/**
+ * Whop's own message for a refused call ("insufficient funds"), not the SDK's status line
+ * with the body; any other error's message.
+ */
+export function whopErrorMessage(err: unknown): string {
+  const body = (err as { error?: { error?: { message?: unknown } } }).error;
+  return typeof body?.error?.message === "string" ? body.error.message : (err as Error).message;
+}

@@ -360,7 +360,7 @@ describe("milestones", () => {
     });
     expect([granted.status, granted.result.promo_code, granted.error_message]).toEqual(["granted", "RFX", null]);
     // the member uses the code: a payment carrying it marks it claimed
-    await pay(t.company, { ...paymentData({ user: t.referrer, total: 25 }), promo_code: { id: "promo_abc" } });
+    await pay(t.company, { ...paymentData({ user: t.referrer, total: 25 }), promo_code: { id: "promo_abc" } } as ReturnType<typeof paymentData>);
     expect((await redemptions(t.company, t.referrer)).find((x: Json) => x.name === "Half off").status).toBe("claimed");
   });
 
