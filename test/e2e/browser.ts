@@ -299,3 +299,25 @@ export function useFraudSettings(settings: Record<string, unknown>) {
     );
   });
 }
+
+/**
+ * Run this file's purchases at the program's own terms: the demo's milestones switched off
+ * and its running campaigns limited to a product the demo checkout doesn't sell (so a
+ * purchase earns exactly the program's rate and points), put back after the file's last
+ * test. test/e2e/campaigns.test.ts is where campaigns and milestones are tested.
+ */
+export function useProgramTermsOnly() {
+  let campaigns: { id: string; rules: unknown }[] = [];
+  let rewards: string[] = [];
+  beforeAll(async () => {
+    campaigns = await sql(`select id, rules from public.campaigns where company_id = $1 and status <> 'archived'`, [COMPANY]);
+    rewards = (await sql(`select id from public.rewards where company_id = $1 and is_active`, [COMPANY])).map((r) => r.id);
+    await sql(`update public.campaigns set rules = rules || '{"product_ids": ["prod_notsoldintests"]}' where id = any($1::uuid[])`, [campaigns.map((c) => c.id)]);
+    await sql(`update public.rewards set is_active = false where id = any($1::uuid[])`, [rewards]);
+  });
+  afterAll(async () => {
+    for (const c of campaigns) await sql(`update public.campaigns set rules = $2 where id = $1`, [c.id, JSON.stringify(c.rules)]);
+    await sql(`update public.rewards set is_active = true where id = any($1::uuid[])`, [rewards]);
+  });
+}
+

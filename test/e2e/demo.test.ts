@@ -31,10 +31,11 @@ import {
   addDays, ALEX, base, CASEY, change, checkLayout, codeOf, commissionOfBuyer, COMPANY, countedClicks, DASH, day, expectDefaultRate,
   expectSections, fn, HOME, listCommissions, listMembers, listPayouts, listReferrals, memberDetail, memberView, money, nav, open,
   percent, program, purchaseThrough, referralOfBuyer, rows, SAM, says, shot, shows, sql, table, text, useBrowser, useFraudSettings,
-  visit, wallet, WIDTHS,
+  visit, wallet, WIDTHS, useProgramTermsOnly,
 } from "./browser";
 
 useBrowser();
+useProgramTermsOnly();
 // The walk buys through two members' links many times within minutes, more than a real
 // referrer would: it raises the velocity limits for its run (test/e2e/fraud.test.ts checks
 // them) and otherwise keeps the default fraud checks — hold at 50, fast purchase under 10 s.
@@ -147,7 +148,7 @@ describe.each(WIDTHS)("the creator's dashboard at %i px", (width) => {
     await page.getByRole("heading", { name: (await program()).name }).waitFor();
     await expectSections(page, `/dashboard/${COMPANY}`, [
       ["Overview", ""], ["Members", "/members"], ["Referrals", "/referrals"], ["Commissions", "/commissions"],
-      ["Payouts", "/payouts"], ["Rewards", "/rewards"], ["Fraud", "/fraud"], ["Settings", "/settings"],
+      ["Payouts", "/payouts"], ["Campaigns", "/campaigns"], ["Rewards", "/rewards"], ["Fraud", "/fraud"], ["Settings", "/settings"],
     ]);
 
     // default: the last 30 days, ending today in the program's time zone

@@ -31,10 +31,11 @@ import { explainCheck, type FraudRow } from "../../lib/fraud";
 import { DEMO_EXPERIENCE_ID } from "../../lib/whop/demo";
 import {
   CASEY, checkLayout, codeOf, commissionOfBuyer, COMPANY, DASH, day, fn, HOME, money, nav, open, program, purchaseThrough,
-  referralOfBuyer, rows, SAM, says, shot, sql, table, text, useBrowser, useFraudSettings, visit, wallet,
+  referralOfBuyer, rows, SAM, says, shot, sql, table, text, useBrowser, useFraudSettings, visit, wallet, useProgramTermsOnly,
 } from "./browser";
 
 useBrowser();
+useProgramTermsOnly();
 // the default checks with velocity limits out of reach: the browser tests buy through the
 // same links many times a minute (the SQL tests cover velocity)
 useFraudSettings({ fraud_mode: "hold", fraud_hold_score: 50, fraud_min_seconds: 10, fraud_velocity_hour: 1000, fraud_velocity_day: 10000 });
