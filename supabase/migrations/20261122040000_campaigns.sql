@@ -1202,3 +1202,8 @@ begin
   if v_referral is not null then perform public.sync_referral_counted(v_referral); end if;
   return v_outcome;
 end $$;
+
+-- ── Privileges: only the server (service role) reads and writes ─────────────
+revoke all on all tables in schema public from anon, authenticated;
+revoke execute on all functions in schema public from public, anon, authenticated;
+grant execute on all functions in schema public to service_role;

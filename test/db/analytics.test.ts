@@ -872,6 +872,8 @@ describe("one program: every figure to the cent", () => {
           currency: "USD",
           status: "available",
           reason: `dispute ${disputeId}`,
+          campaign_bonus_bp: 0,
+          campaign_id: null,
           available_at: expect.any(String),
           created_at: expect.stringMatching(/^2026-09-28T10:00:00/),
           paid_at: null,

@@ -42,6 +42,16 @@
  *     there net to ≤ 0: a clawback, or a commission with its own clawback after a failed
  *     transfer); the score is the capped sum of the flagged checks' weights, a held referral
  *     scored at least the hold score, and mode 'flag' never holds, 'off' never checks.
+ *  9. campaigns (20261122040000_campaigns.sql; in about half the runs a campaign with a random
+ *     bonus rate, bonus points and money / points prizes runs from the start, and a step ends
+ *     it): a referral counts exactly when referral_counts says (converted, not held or
+ *     rejected, first payment not refunded in full); until the award the campaign's
+ *     total_referrals and each member's tally equal the counted referrals in it, and
+ *     reward_progress equals each member's counted referrals; a level-1 commission's
+ *     campaign_bonus_bp is the campaign's bonus (capped at 100 % in all) on the converting
+ *     payment of a referral in the campaign and 0 everywhere else; every granted money prize
+ *     is one 'bonus' commission of the prize's amount with its ledger row (so 4–6 hold with
+ *     prizes paid out), and prizes exist only once the campaign is awarded.
  *
  * Replay a failure with FC_SEED=<seed> FC_PATH=<path> (printed by fast-check; FC_NO_SHRINK=1 to
  * skip shrinking); FC_RUNS=<n> changes the number of runs; FC_TRACE=1 prints every run's steps.
@@ -134,6 +144,7 @@ type Step =
       before: "none" | "request" | "requestStart";
     }
   | { t: "trust"; m: number; on: boolean }
+  | { t: "endCampaign" }
   | {
       t: "decideRace";
       k: number;
@@ -237,6 +248,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: rec({ t: fc.constant("trust" as const), m: member, on: mostly }) },
+  { weight: 1, arbitrary: rec({ t: fc.constant("endCampaign" as const) }) },
   {
     weight: 7,
     arbitrary: rec({
@@ -264,6 +276,15 @@ const configArb = rec({
   fraudMode: fc.constantFrom("hold" as const, "hold" as const, "hold" as const, "flag" as const, "off" as const),
   holdScore: fc.oneof(fc.constant(50), fc.constant(20), fc.integer({ min: 1, max: 100 })),
   disposableWeight: fc.oneof(fc.constant(20), fc.integer({ min: 0, max: 100 })),
+  campaign: fc.option(
+    rec({
+      bonusBp: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.constant(10000)),
+      bonusPoints: fc.integer({ min: 0, max: 200 }),
+      prizeCents: fc.integer({ min: 1, max: 5000 }),
+      reach: fc.integer({ min: 1, max: 3 }),
+    }),
+    { nil: null },
+  ),
 });
 type Config = typeof configArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -296,6 +317,7 @@ class Scenario {
   readonly refunds: Refund[] = [];
   readonly items: string[] = [];
   readonly trace: string[] = [];
+  campaignId: string | null = null;
 
   constructor(readonly cfg: Config) {
     const s = uid();
@@ -323,6 +345,26 @@ class Scenario {
         fraud_weights: { disposable_email: cfg.disposableWeight },
       },
     });
+    if (cfg.campaign) {
+      const c = await call("create_campaign", {
+        p_company_id: company,
+        p_campaign: {
+          name: "Property sprint",
+          start_date: new Date(Date.now() - 3_600_000).toISOString(),
+          end_date: new Date(Date.now() + 86_400_000).toISOString(),
+          scheduled: true,
+          rules: { bonus_rate_bp: cfg.campaign.bonusBp, bonus_points: cfg.campaign.bonusPoints },
+          prizes: {
+            top: [
+              { reward_type: "commission", reward_data: { amount_cents: cfg.campaign.prizeCents } },
+              { reward_type: "points", reward_data: { points: 25 } },
+            ],
+            reach: { count: cfg.campaign.reach, prize: { reward_type: "commission", reward_data: { amount_cents: 100 } } },
+          },
+        },
+      });
+      this.campaignId = c.id;
+    }
     // A ← B ← C ← D: each claims the code of the one before
     for (let i = 1; i < members.length; i++) {
       const { code } = await call("get_or_create_code", {
@@ -682,6 +724,14 @@ class Scenario {
         }
         return `bulk ${what} + ${this.name(other.referee)}: ${decided.length} decided, ${out.v.skipped.length} skipped`;
       }
+      case "endCampaign": {
+        if (!this.campaignId) return "no campaign";
+        const out = await attempt(call("set_campaign_status", { p_company_id: company, p_campaign_id: this.campaignId, p_action: "end" }));
+        // the grants lib/rewards makes right after: money and points in SQL (twice: once each)
+        const won = (await sql.query<{ id: string }>(`select id from public.reward_redemptions where company_id = $1 order by id`, [company])).rows;
+        for (const w of [...won, ...won]) await call("grant_reward_redemption", { p_company_id: company, p_redemption_id: w.id });
+        return `end campaign: ${show(out)}, ${won.length} prizes`;
+      }
       case "trust": {
         const args = { p_company_id: company, p_member: members[step.m], p_trusted: step.on, p_actor: ADMIN };
         return `${step.on ? "trust" : "untrust"} ${"ABCD"[step.m]}: ${show(await attempt(call("set_member_trusted", args)))}`;
@@ -773,7 +823,7 @@ class Scenario {
     const { company, members, cfg } = this;
     const q = async <T = Record<string, unknown>>(text: string, params: unknown[]) =>
       (await sql.query(text, params)).rows as T[];
-    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings, analytics, fraud] = await Promise.all([
+    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings, analytics, fraud, campaign] = await Promise.all([
       // 1
       q<{ user_id: string; balance: string; ledger: string }>(
         `select user_id, coalesce(b.balance, 0)::text as balance, coalesce(t.s, 0)::text as ledger
@@ -794,7 +844,7 @@ class Scenario {
          where c.company_id = $1 and c.kind = 'commission' and (
                (c.rate_bp > 0 and not (c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp >= -5000
                                    and c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp < 5000))
-            or c.rate_bp <> ($2::int[])[c.level]
+            or c.rate_bp - c.campaign_bonus_bp <> ($2::int[])[c.level]
             or c.level > $3
             or c.base_amount_cents <> greatest(p.amount_cents - p.tax_cents, 0)
             or c.reversed_cents < 0 or c.reversed_cents > c.amount_cents
@@ -826,7 +876,7 @@ class Scenario {
            (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
              where company_id = $1 and beneficiary_user_id = m.u and status = 'paid')::text as paid_net,
            (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
-             where company_id = $1 and beneficiary_user_id = m.u and kind = 'commission' and status <> 'cancelled')::text as earned_net,
+             where company_id = $1 and beneficiary_user_id = m.u and kind in ('commission', 'bonus') and status <> 'cancelled')::text as earned_net,
            (select coalesce(sum(amount_cents), 0) from public.transactions
              where company_id = $1 and user_id = m.u
                and kind in ('commission', 'reversal', 'clawback', 'cancellation', 'payout'))::text as ledger,
@@ -892,6 +942,41 @@ class Scenario {
            where f.company_id = $1 and $2 = 'off'`,
         [company, cfg.fraudMode, cfg.holdScore],
       ),
+      // 9: each row a broken rule (labelled), none expected
+      q<{ rule: string; id: string; detail: unknown }>(
+        `with k as (select * from public.campaigns where company_id = $1),
+              counted as (select r.* from public.referrals r where r.company_id = $1 and r.counted)
+         select 'counted <> referral_counts' as rule, r.id::text, to_jsonb(r) as detail from public.referrals r
+           where r.company_id = $1 and r.counted <> public.referral_counts(r)
+         union all select 'total_referrals', k.id::text, jsonb_build_object('total', k.total_referrals,
+             'counted', (select count(*) from counted where campaign_id = k.id)) from k
+           where k.awarded_at is null and k.total_referrals <> (select count(*) from counted where campaign_id = k.id)
+         union all select 'member tally', m.user_id, to_jsonb(m) from public.campaign_members m join k on k.id = m.campaign_id
+           where k.awarded_at is null
+             and m.conversions <> (select count(*) from counted c where c.campaign_id = k.id and c.referrer_user_id = m.user_id)
+         union all select 'tally missing', c.referrer_user_id, null from counted c join k on k.id = c.campaign_id
+           where k.awarded_at is null and not exists (select 1 from public.campaign_members m where m.campaign_id = k.id and m.user_id = c.referrer_user_id)
+         union all select 'reward_progress', u.u, jsonb_build_object('progress', coalesce(p.conversions, 0),
+             'counted', (select count(*) from counted c where c.referrer_user_id = u.u))
+           from unnest($2::text[]) u(u) left join public.reward_progress p on p.company_id = $1 and p.user_id = u.u
+           where coalesce(p.conversions, 0) <> (select count(*) from counted c where c.referrer_user_id = u.u)
+         union all select 'campaign bonus where none applies', cm.id::text, to_jsonb(cm) from public.commissions cm
+           left join public.referrals r on r.id = cm.referral_id left join k on k.id = r.campaign_id
+           where cm.company_id = $1 and cm.kind = 'commission' and cm.campaign_bonus_bp <> case
+             when cm.level = 1 and k.id is not null
+              and cm.payment_id = (select p.payment_id from public.payments p where p.company_id = $1 and p.referral_id = r.id
+                                   order by p.created_at, p.payment_id limit 1)
+             then least((k.rules->>'bonus_rate_bp')::int, 10000 - (cm.rate_bp - cm.campaign_bonus_bp)) else 0 end
+         union all select 'money prize not one bonus commission', d.id::text, to_jsonb(d) from public.reward_redemptions d
+           where d.company_id = $1 and d.reward_type = 'commission' and d.status = 'granted'
+             and (select count(*) from public.commissions b where b.reward_redemption_id = d.id and b.kind = 'bonus'
+                    and b.amount_cents = (d.reward_data->>'amount_cents')::bigint
+                    and exists (select 1 from public.transactions t where t.company_id = $1 and t.kind = 'commission'
+                                and t.reference_id = b.id::text and t.amount_cents = b.amount_cents)) <> 1
+         union all select 'prize before the award', d.id::text, to_jsonb(d) from public.reward_redemptions d join k on k.id = d.campaign_id
+           where d.prize is not null and k.awarded_at is null`,
+        [company, members],
+      ),
     ]);
 
     const fail = (invariant: string, detail: unknown) => {
@@ -940,6 +1025,8 @@ class Scenario {
     if (analytics.ok !== true) fail("7 (check_analytics: rollups = source rows)", analytics.differences);
     // 8. fraud: held and rejected money never in a payout, statuses follow the score and mode
     if (fraud.length) fail(`8 (${fraud[0].rule})`, fraud);
+    // 9. campaigns: counting, counters, the bonus on the commission, prizes as money once
+    if (campaign.length) fail(`9 (${campaign[0].rule})`, campaign);
   }
 }
 
