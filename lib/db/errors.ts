@@ -53,6 +53,7 @@ export function toDomainError(err: unknown): unknown {
     case "23502": // not_null_violation
       return new DomainError(400, "A required value is missing");
     case "22P05": // untranslatable_character (a NUL in text or jsonb)
+    case "22021": // character_not_in_repertoire (a NUL in a text parameter)
       return new DomainError(400, "A value has characters that can't be stored");
     case "54000": // program_limit_exceeded (e.g. a value too long for its index)
       return new DomainError(400, "A value is too long");
