@@ -965,55 +965,19 @@ end $$;
 
 -- ── Lists ───────────────────────────────────────────────────────────────────
 
--- The commissions list (as in the analytics migration) also says how a rate was made:
--- campaign_bonus_bp (the campaign's part of rate_bp) and campaign_id; kind 'bonus' rows are
--- campaign prizes paid as money (no payment). p_filter as before: {status, level, kind,
--- member, from, to, sort (created | amount), dir, after, limit ≤ 50}. Returns {rows:[…], next}.
-create or replace function public.list_commissions(p_company_id text, p_filter jsonb) returns jsonb
+-- The commissions list (the analytics migration's, renamed and wrapped) also says how a
+-- rate was made: each row gains campaign_bonus_bp (the campaign's part of rate_bp) and
+-- campaign_id; kind 'bonus' rows are campaign prizes paid as money (no payment). Same
+-- filters and pages. Returns {rows:[…], next}.
+alter function public.list_commissions(text, jsonb) rename to list_commissions_rows;
+create function public.list_commissions(p_company_id text, p_filter jsonb) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
-declare
-  v_sort text := coalesce(p_filter->>'sort', 'created');
-  v_desc boolean := coalesce(p_filter->>'dir', 'desc') <> 'asc';
-  v_limit integer := least(greatest(coalesce((p_filter->>'limit')::integer, 50), 1), 50);
-  v_after text := p_filter->>'after';
-  v_tz text;
-  v_member text;
-  v_col text;
-  v_rows jsonb;
+declare v jsonb := public.list_commissions_rows(p_company_id, p_filter);
 begin
-  if v_sort not in ('created', 'amount') then raise exception 'Unknown sort "%"', v_sort using errcode = 'RL400'; end if;
-  v_col := case v_sort when 'created' then 'created_at' else 'amount_cents' end;
-  v_tz := coalesce((select timezone from public.programs where company_id = p_company_id), 'UTC');
-  if nullif(p_filter->>'member', '') is not null then
-    v_member := public.resolve_member(p_company_id, p_filter->>'member');
-    if v_member is null then return jsonb_build_object('rows', '[]'::jsonb, 'next', null); end if;
-  end if;
-  execute format($q$
-    select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'beneficiary', coalesce(u.username, c.beneficiary_user_id),
-      'beneficiary_user_id', c.beneficiary_user_id, 'payment_id', c.payment_id, 'level', c.level, 'kind', c.kind,
-      'base_amount_cents', c.base_amount_cents, 'rate_bp', c.rate_bp, 'amount_cents', c.amount_cents,
-      'reversed_cents', c.reversed_cents, 'currency', c.currency, 'status', c.status, 'reason', c.reason,
-      'campaign_bonus_bp', c.campaign_bonus_bp, 'campaign_id', c.campaign_id,
-      'available_at', c.available_at, 'created_at', c.created_at, 'paid_at', c.paid_at,
-      'cursor', c.%1$I::text || '|' || c.id) order by c.n), '[]')
-    from (select c.*, row_number() over (order by c.%1$I %9$s, c.id %9$s) as n from (
-      select * from public.commissions c
-      where c.company_id = $1 %2$s %3$s %4$s %5$s %6$s %7$s %8$s
-      order by c.%1$I %9$s, c.id %9$s limit $10) c) c
-    left join public.users u on u.company_id = c.company_id and u.user_id = c.beneficiary_user_id $q$,
-    v_col,
-    case when p_filter->>'status' is null then '' else 'and c.status = $2' end,
-    case when p_filter->>'level' is null then '' else 'and c.level = $3::integer' end,
-    case when p_filter->>'kind' is null then '' else 'and c.kind = $4' end,
-    case when v_member is null then '' else 'and c.beneficiary_user_id = $5' end,
-    case when p_filter->>'from' is null then '' else 'and c.created_at >= ($6::date)::timestamp at time zone $11' end,
-    case when p_filter->>'to' is null then '' else 'and c.created_at < ($7::date + 1)::timestamp at time zone $11' end,
-    case when v_after is null then '' else format('and (c.%I, c.id) %s ($8::%s, $9::uuid)', v_col,
-      case when v_desc then '<' else '>' end, case v_sort when 'created' then 'timestamptz' else 'bigint' end) end,
-    case when v_desc then 'desc' else 'asc' end)
-  into v_rows using p_company_id, p_filter->>'status', p_filter->>'level', p_filter->>'kind', v_member,
-    p_filter->>'from', p_filter->>'to', public.cursor_part(v_after, 1), public.cursor_part(v_after, 2), v_limit + 1, v_tz;
-  return public.page_of(v_rows, v_limit);
+  return jsonb_set(v, '{rows}', coalesce((
+    select jsonb_agg(e.row || jsonb_build_object('campaign_bonus_bp', c.campaign_bonus_bp, 'campaign_id', c.campaign_id) order by e.n)
+    from jsonb_array_elements(v->'rows') with ordinality e(row, n)
+    join public.commissions c on c.company_id = p_company_id and c.id = (e.row->>'id')::uuid), '[]'));
 end $$;
 
 -- ── The payment's transaction (DESIGN.md "The conversion pipeline") ─────────
