@@ -62,6 +62,15 @@ create table public.campaign_members (
 );
 create index campaign_members_standings_idx on public.campaign_members (campaign_id, conversions desc, reached_at, user_id);
 
+-- How many members of a campaign have each count (kept with campaign_members): a member's
+-- place adds up the few counts above theirs instead of counting every member ahead.
+create table public.campaign_levels (
+  campaign_id uuid not null references public.campaigns(id),
+  conversions integer not null check (conversions > 0),
+  members integer not null check (members >= 0),
+  primary key (campaign_id, conversions)
+);
+
 -- seed 001 rewards: a milestone at `threshold` counted conversions, all-time or within
 -- campaign_id.
 create table public.rewards (
@@ -161,6 +170,7 @@ create unique index transactions_reward_points_once on public.transactions (comp
 
 alter table public.campaigns enable row level security;
 alter table public.campaign_members enable row level security;
+alter table public.campaign_levels enable row level security;
 alter table public.rewards enable row level security;
 alter table public.reward_progress enable row level security;
 alter table public.reward_redemptions enable row level security;
@@ -531,14 +541,15 @@ end $$;
 create function public.campaign_standings(c public.campaigns, p_limit integer) returns jsonb
 language sql stable set search_path = '' as $$
   select coalesce(jsonb_agg(jsonb_build_object('place', s.place, 'user_id', s.user_id,
-    'member', coalesce(u.username, s.user_id), 'conversions', s.conversions, 'reached_at', s.reached_at,
+    'member', coalesce((select u.username from public.users u where u.company_id = c.company_id and u.user_id = s.user_id), s.user_id),
+    'conversions', s.conversions, 'reached_at', s.reached_at,
     'prize', c.prizes->'top'->(s.place::integer - 1)) order by s.place), '[]')
+  -- the top p_limit by the standings index first, then their live ranks among themselves
   from (select cm.user_id, cm.conversions, cm.reached_at,
           coalesce(cm.place, row_number() over (order by cm.conversions desc, cm.reached_at, cm.user_id)) as place
-        from public.campaign_members cm
-        where cm.campaign_id = c.id and cm.conversions > 0
-        order by cm.conversions desc, cm.reached_at, cm.user_id limit p_limit) s
-  left join public.users u on u.company_id = c.company_id and u.user_id = s.user_id
+        from (select * from public.campaign_members
+              where campaign_id = c.id and conversions > 0
+              order by conversions desc, reached_at, user_id limit p_limit) cm) s
 $$;
 
 -- One campaign with its standings (top 50). Errors: RL404.
@@ -646,6 +657,13 @@ begin
                           else (select max(x.counted_at) from public.referrals x
                                 where x.campaign_id = r.campaign_id and x.referrer_user_id = r.referrer_user_id and x.counted) end
       returning conversions into v_campaign;
+      -- the member moved from the count they had to the one they have
+      if v_campaign > 0 then
+        insert into public.campaign_levels as l (campaign_id, conversions, members) values (r.campaign_id, v_campaign, 1)
+        on conflict (campaign_id, conversions) do update set members = l.members + 1;
+      end if;
+      update public.campaign_levels set members = members - 1
+      where campaign_id = r.campaign_id and conversions = v_campaign - v_sign;
     end if;
   end if;
 
@@ -939,9 +957,12 @@ begin
   if c.id is not null then
     select * into m from public.campaign_members where campaign_id = c.id and user_id = p_user_id;
     v_campaign := public.campaign_json(c) || jsonb_build_object('conversions', coalesce(m.conversions, 0),
-      'place', case when coalesce(m.conversions, 0) > 0 then 1 + (select count(*) from public.campaign_members o
-        where o.campaign_id = c.id and o.conversions > 0
-          and (o.conversions, m.reached_at, m.user_id) > (m.conversions, o.reached_at, o.user_id)) end);
+      -- members ahead: more conversions (campaign_levels), or as many reached earlier (ties:
+      -- user id; a range count on the standings index)
+      'place', case when coalesce(m.conversions, 0) > 0 then 1
+        + (select coalesce(sum(l.members), 0) from public.campaign_levels l where l.campaign_id = c.id and l.conversions > m.conversions)
+        + (select count(*) from public.campaign_members o where o.campaign_id = c.id and o.conversions = m.conversions
+             and (o.reached_at, o.user_id) < (m.reached_at, m.user_id)) end);
   end if;
   return jsonb_build_object('conversions', v_all,
     'milestones', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'name', w.name, 'description', w.description,

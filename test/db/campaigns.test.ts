@@ -229,6 +229,9 @@ describe("prizes", () => {
     await buy(t.company, t.other, uid("user_x"));
     await buy(t.company, third, uid("user_y"));
     await buy(t.company, t.referrer, uid("user_z"));
+    // the live places members see before the end
+    const places = await Promise.all([t.referrer, t.other, third].map(async (u) => (await call("get_member_rewards", { p_company_id: t.company, p_user_id: u })).campaign.place));
+    expect(places).toEqual([1, 2, 3]);
     await end(c.id);
     const backends = [createPgBackend(inject("sqlDbUrl"), 2), createPgBackend(inject("sqlDbUrl"), 2)];
     try {

@@ -46,7 +46,8 @@
  *     bonus rate, bonus points and money / points prizes runs from the start, and a step ends
  *     it): a referral counts exactly when referral_counts says (converted, not held or
  *     rejected, first payment not refunded in full); until the award the campaign's
- *     total_referrals and each member's tally equal the counted referrals in it, and
+ *     total_referrals and each member's tally equal the counted referrals in it, the members
+ *     per count (campaign_levels, which places are summed from) equal the tallies, and
  *     reward_progress equals each member's counted referrals; a level-1 commission's
  *     campaign_bonus_bp is the campaign's bonus (capped at 100 % in all) on the converting
  *     payment of a referral in the campaign and 0 everywhere else; every granted money prize
@@ -956,6 +957,12 @@ class Scenario {
              and m.conversions <> (select count(*) from counted c where c.campaign_id = k.id and c.referrer_user_id = m.user_id)
          union all select 'tally missing', c.referrer_user_id, null from counted c join k on k.id = c.campaign_id
            where k.awarded_at is null and not exists (select 1 from public.campaign_members m where m.campaign_id = k.id and m.user_id = c.referrer_user_id)
+         union all select 'campaign_levels', coalesce(l.conversions, g.conversions)::text, jsonb_build_object('kept', l.members, 'members', g.n)
+           from (select * from public.campaign_levels where campaign_id in (select id from k where awarded_at is null)) l
+           full join (select campaign_id, conversions, count(*)::int as n from public.campaign_members
+                      where campaign_id in (select id from k where awarded_at is null) and conversions > 0 group by 1, 2) g
+             on g.campaign_id = l.campaign_id and g.conversions = l.conversions
+           where coalesce(l.members, 0) <> coalesce(g.n, 0)
          union all select 'reward_progress', u.u, jsonb_build_object('progress', coalesce(p.conversions, 0),
              'counted', (select count(*) from counted c where c.referrer_user_id = u.u))
            from unnest($2::text[]) u(u) left join public.reward_progress p on p.company_id = $1 and p.user_id = u.u
