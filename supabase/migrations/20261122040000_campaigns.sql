@@ -130,8 +130,10 @@ create unique index reward_redemptions_reward_key on public.reward_redemptions (
 create unique index reward_redemptions_prize_key on public.reward_redemptions (campaign_id, user_id, prize) where prize is not null;
 create index reward_redemptions_member_idx on public.reward_redemptions (company_id, user_id, created_at desc);
 create index reward_redemptions_status_idx on public.reward_redemptions (company_id, status, created_at desc, id desc);
--- the grant job: requested and not yet granted
-create index reward_redemptions_due_idx on public.reward_redemptions (updated_at) where status in ('pending', 'failed') and requested_at is not null;
+-- grants left to do, per company (after a webhook) and across companies (the job): a partial
+-- index, as small as the backlog
+create index reward_redemptions_due_idx on public.reward_redemptions (company_id, updated_at)
+  where status in ('pending', 'failed') and requested_at is not null;
 -- a payment using the code marks it claimed
 create index reward_redemptions_promo_idx on public.reward_redemptions (company_id, (result->>'promo_code_id')) where status = 'granted';
 
