@@ -1,5 +1,5 @@
 /**
- * Benchmark (not a test): the campaign and milestone reads at community size.
+ * Benchmark (not a test): the campaign, milestone and leaderboard reads at community size.
  *
  *   npx tsx bench/campaigns.ts [MEMBERS=100000] [READS=300]
  *
@@ -13,7 +13,9 @@
  *   - get_member_rewards (the member's Home and Rewards: milestones, unlocked, the campaign
  *     and the member's live place = 1 + members ahead of them);
  *   - get_campaign (the creator's campaign page: the top 50 standings);
- *   - list_rewards (the creator's milestones with their unlocked counters).
+ *   - list_rewards (the creator's milestones with their unlocked counters);
+ *   - get_leaderboard, this week's and the all-time board (the member's Leaderboard: top 10,
+ *     their rank, last week's rank), boards filled the same way (leaderboard_counts/levels).
  * Prints p50 / p95 / max in milliseconds of wall time per call, over one connection.
  */
 import { mkdtempSync } from "node:fs";
@@ -70,6 +72,20 @@ await q(
    select company_id, user_id, conversions + floor(random() * 3)::int from public.campaign_members where campaign_id = $1`,
   [campaignId],
 );
+for (const [period, start] of [["all", "1970-01-01"], ["week", null], ["week", "prev"]] as const) {
+  await q(
+    `insert into public.leaderboard_counts (company_id, period, period_start, user_id, conversions, reached_at)
+     select $1, $2, case when $3::text is null then public.leaderboard_period_start($1, 'week', now())
+                         when $3 = 'prev' then public.leaderboard_period_start($1, 'week', now()) - 7 else $3::date end,
+       user_id, conversions, reached_at from public.campaign_members where campaign_id = $4`,
+    [company, period, start, campaignId],
+  );
+}
+await q(
+  `insert into public.leaderboard_levels (company_id, period, period_start, conversions, members)
+   select company_id, period, period_start, conversions, count(*) from public.leaderboard_counts where company_id = $1 and conversions > 0 group by 1, 2, 3, 4`,
+  [company],
+);
 await q(`update public.campaigns set total_referrals = (select sum(conversions) from public.campaign_members where campaign_id = $1) where id = $1`, [campaignId]);
 await q(`vacuum analyze`);
 console.log(`seeded ${MEMBERS} members in the standings in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -90,6 +106,8 @@ const member = () => `user_m${1 + Math.floor(Math.random() * MEMBERS)}`;
 await time("get_member_rewards (member Home / Rewards)", () => q(`select public.get_member_rewards($1, $2)`, [company, member()]));
 await time("get_campaign (top 50 standings)", () => q(`select public.get_campaign($1, $2)`, [company, campaignId]));
 await time("list_rewards (milestones + unlocked)", () => q(`select public.list_rewards($1)`, [company]));
+await time("get_leaderboard week (top 10, rank, last week)", () => q(`select public.get_leaderboard($1, $2, 'week', false)`, [company, member()]));
+await time("get_leaderboard all time", () => q(`select public.get_leaderboard($1, $2, 'all', false)`, [company, member()]));
 const [{ place }] = await q(`select (public.get_member_rewards($1, 'user_m1'))->'campaign'->>'place' as place`, [company]);
 console.log(`sanity: user_m1's live place ${place} of ${MEMBERS}`);
 

@@ -29,8 +29,9 @@
  *    fires, since the ledger's append-only guard would refuse the dating and the rollup
  *    triggers would bucket everything on today's date. Global jobs run with triggers on
  *    (they may touch other companies). At the end the jobs catch up at the real time
- *    (release_commissions, expire_referrals), the demo's rollups are rebuilt from its rows
- *    (rebuild_analytics, the repair path) and check_analytics must say ok.
+ *    (release_commissions, expire_referrals), the demo's rollups and leaderboards are rebuilt
+ *    from its rows (rebuild_analytics, rebuild_leaderboards: the repair paths) and
+ *    check_analytics must say ok.
  *  - The plan is made first (`buildPlan`: every event as literal SQL; a statement that needs
  *    an earlier result looks it up, e.g. the payout requested at a given time), then sent
  *    as a script, a few hundred statements per round trip: about a second in all.
@@ -691,6 +692,8 @@ async function seedInTransaction(client: pg.Client): Promise<{ seeded: boolean; 
   await q(`select public.release_commissions()`);
   await q(`select public.expire_referrals()`);
   await q(`select public.rebuild_analytics($1)`, [DEMO_COMPANY_ID]);
+  // the boards of the dates the referrals now have (they were counted on today's boards)
+  await q(`select public.rebuild_leaderboards($1)`, [DEMO_COMPANY_ID]);
   const [check] = await q<{ v: { ok: boolean; differences: unknown[] } }>(`select public.check_analytics($1) as v`, [DEMO_COMPANY_ID]);
   if (!check.v.ok) throw new Error(`demo history: the rollups do not reconcile: ${JSON.stringify(check.v.differences)}`);
   return { seeded: true };

@@ -819,7 +819,7 @@ describe.each(WIDTHS)("the member app at %i px", (width) => {
     await page.getByRole("button", { name: "View as member Sam" }).click();
     await page.waitForURL(`**/experiences/${DEMO_EXPERIENCE_ID}`);
     await checkLayout(page);
-    await expectSections(page, `/experiences/${DEMO_EXPERIENCE_ID}`, [["Home", ""], ["Earnings", "/earnings"], ["Rewards", "/rewards"]]);
+    await expectSections(page, `/experiences/${DEMO_EXPERIENCE_ID}`, [["Home", ""], ["Earnings", "/earnings"], ["Rewards", "/rewards"], ["Leaderboard", "/leaderboard"]]);
     await checkHome(page, SAM.id);
     await shot(page, "member-home");
 

@@ -9,9 +9,10 @@ const MEMBER_SECTIONS = [
   { href: "", title: "Home" },
   { href: "/earnings", title: "Earnings" },
   { href: "/rewards", title: "Rewards" },
+  { href: "/leaderboard", title: "Leaderboard" },
 ];
 
-/** Member app shell (Whop "App path"): one navigation over Home, Earnings and Rewards. */
+/** Member app shell (Whop "App path"): one navigation over Home, Earnings, Rewards and Leaderboard. */
 export default async function MemberLayout({ children, params }: { children: React.ReactNode; params: Promise<{ experienceId: string }> }) {
   const { experienceId } = await params;
   const viewer = await requireExperienceViewer(experienceId);

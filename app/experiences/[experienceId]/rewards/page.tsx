@@ -71,7 +71,8 @@ export default async function RewardsPage({ params }: { params: Promise<{ experi
                       </Text>
                       {code && (
                         <Text size="2">
-                          Code <span className="link-box" data-testid="promo-code">{code}</span> — enter it at checkout (one use).
+                          Code <span className="link-box" data-testid="promo-code">{code}</span> —{" "}
+                          {u.reward_type === "product_unlock" ? "enter it at checkout for free access (one use)." : "enter it at checkout (one use)."}
                         </Text>
                       )}
                       {u.status === "pending" && !u.requested_at && (
