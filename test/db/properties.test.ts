@@ -43,8 +43,9 @@
  *     transfer); the score is the capped sum of the flagged checks' weights, a held referral
  *     scored at least the hold score, and mode 'flag' never holds, 'off' never checks.
  *  9. campaigns (20261122040000_campaigns.sql; in about half the runs a campaign with a random
- *     bonus rate, bonus points and money / points prizes runs from the start, and a step ends
- *     it): a referral counts exactly when referral_counts says (converted, not held or
+ *     bonus rate, bonus points and money / points prizes runs from the start, a step may end it
+ *     mid-sequence, and such a run always ends with it: the campaign ended and its prizes
+ *     granted, every hold passed, every member paid what they can withdraw): a referral counts exactly when referral_counts says (converted, not held or
  *     rejected, first payment not refunded in full); until the award the campaign's
  *     total_referrals and each member's tally equal the counted referrals in it, the members
  *     per count (campaign_levels, which places are summed from) equal the tallies, and
@@ -53,6 +54,9 @@
  *     payment of a referral in the campaign and 0 everywhere else; every granted money prize
  *     is one 'bonus' commission of the prize's amount with its ledger row (so 4–6 hold with
  *     prizes paid out), and prizes exist only once the campaign is awarded.
+ * 10. the commission ledger: Σ 'commission'-kind ledger rows of a member = Σ amount of their
+ *     'commission' and 'bonus' (money prize) commission rows, each such row with exactly one
+ *     'commission' ledger row of its amount (reversals, clawbacks and payouts are other kinds).
  *
  * Replay a failure with FC_SEED=<seed> FC_PATH=<path> (printed by fast-check; FC_NO_SHRINK=1 to
  * skip shrinking); FC_RUNS=<n> changes the number of runs; FC_TRACE=1 prints every run's steps.
@@ -146,6 +150,8 @@ type Step =
     }
   | { t: "trust"; m: number; on: boolean }
   | { t: "endCampaign" }
+  /** (only at the end of a run with a campaign) every member with money asks for it, and it is paid */
+  | { t: "payEveryone" }
   | {
       t: "decideRace";
       k: number;
@@ -249,7 +255,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: rec({ t: fc.constant("trust" as const), m: member, on: mostly }) },
-  { weight: 1, arbitrary: rec({ t: fc.constant("endCampaign" as const) }) },
+  { weight: 2, arbitrary: rec({ t: fc.constant("endCampaign" as const) }) },
   {
     weight: 7,
     arbitrary: rec({
@@ -531,6 +537,21 @@ class Scenario {
       }
       case "request":
         return this.request(await this.payee(step.m));
+      case "payEveryone": {
+        const log: string[] = [];
+        for (const user of members) {
+          const req = await attempt(call("request_payout", { p_company_id: company, p_user_id: user }));
+          if (!req.ok) {
+            log.push(`${this.name(user)}: ${show(req)}`);
+            continue;
+          }
+          const base = { p_company_id: company, p_payout_id: req.v.id };
+          const started = await attempt(call("start_payout", base));
+          const done = started.ok ? await attempt(call("complete_payout", { ...base, p_transfer_id: uid("xfer_") })) : started;
+          log.push(`${this.name(user)}: ${show(req)} → ${show(done)}`);
+        }
+        return log.join(" | ");
+      }
       case "payoutFlow": {
         // request → start → complete | fail (→ retry → complete) | cancel, for one member
         const user = await this.payee(step.m);
@@ -824,7 +845,7 @@ class Scenario {
     const { company, members, cfg } = this;
     const q = async <T = Record<string, unknown>>(text: string, params: unknown[]) =>
       (await sql.query(text, params)).rows as T[];
-    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings, analytics, fraud, campaign] = await Promise.all([
+    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings, analytics, fraud, campaign, commissionLedger] = await Promise.all([
       // 1
       q<{ user_id: string; balance: string; ledger: string }>(
         `select user_id, coalesce(b.balance, 0)::text as balance, coalesce(t.s, 0)::text as ledger
@@ -984,6 +1005,20 @@ class Scenario {
            where d.prize is not null and k.awarded_at is null`,
         [company, members],
       ),
+      // 10: each row a broken rule (labelled), none expected
+      q<{ rule: string; id: string; detail: unknown }>(
+        `with l as (select user_id, sum(amount_cents) as s from public.transactions where company_id = $1 and kind = 'commission' group by 1),
+              c as (select beneficiary_user_id as user_id, sum(amount_cents) as s, count(*) filter (where kind = 'bonus') as bonus
+                    from public.commissions where company_id = $1 and kind in ('commission', 'bonus') group by 1)
+         select 'Σ commission ledger <> Σ commission and bonus rows' as rule, user_id as id,
+             jsonb_build_object('ledger', coalesce(l.s, 0), 'rows', coalesce(c.s, 0), 'bonus_rows', coalesce(c.bonus, 0)) as detail
+           from l full join c using (user_id) where coalesce(l.s, 0) <> coalesce(c.s, 0)
+         union all select 'commission row without exactly one ledger row of its amount', c.id::text, to_jsonb(c) from public.commissions c
+           where c.company_id = $1 and c.kind in ('commission', 'bonus')
+             and (select count(*) from public.transactions t where t.company_id = $1 and t.kind = 'commission'
+                    and t.reference_id = c.id::text and t.amount_cents = c.amount_cents and t.user_id = c.beneficiary_user_id) <> 1`,
+        [company],
+      ),
     ]);
 
     const fail = (invariant: string, detail: unknown) => {
@@ -1034,6 +1069,8 @@ class Scenario {
     if (fraud.length) fail(`8 (${fraud[0].rule})`, fraud);
     // 9. campaigns: counting, counters, the bonus on the commission, prizes as money once
     if (campaign.length) fail(`9 (${campaign[0].rule})`, campaign);
+    // 10. the commission ledger = the commission and money-prize rows
+    if (commissionLedger.length) fail(`10 (${commissionLedger[0].rule})`, commissionLedger);
   }
 }
 
@@ -1116,7 +1153,10 @@ describe("money and points lifecycle (property)", () => {
         try {
           await s.setup();
           await s.check();
-          for (const [i, step] of steps.entries()) {
+          // with a campaign, the run ends with it: prizes awarded (if no step ended it yet), every
+          // hold passed, and every member paid what they can withdraw — money prizes included
+          const epilogue: Step[] = cfg.campaign ? [{ t: "endCampaign" }, { t: "release", mask: 0 }, { t: "payEveryone" }] : [];
+          for (const [i, step] of [...steps, ...epilogue].entries()) {
             at = `step ${i} ${JSON.stringify(step)}`;
             const out = await s.run(step);
             s.trace.push(`${i}. ${JSON.stringify(step)} → ${out}`);

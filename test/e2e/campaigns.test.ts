@@ -120,3 +120,69 @@ describe.each([1100, 375])("campaigns and milestones at %i px", (width) => {
     await Promise.all([creator, alex, stranger].map((p) => p.context().close()));
   });
 });
+
+describe("a draft campaign's terms", () => {
+  it("free access only to the company's plans; a draft edited on its page (only what changed is sent), then archived", { timeout: 90_000 }, async () => {
+    const name = `Draft ${RUN}`;
+    const creator = await open(1100, CASEY);
+    await visit(creator, `${DASH}/campaigns`);
+    const form = creator.getByRole("form", { name: "New campaign" });
+    await form.getByLabel("Campaign name").fill(name);
+    await form.getByLabel("Start date").fill(inDays(10));
+    await form.getByLabel("End date").fill(inDays(12));
+    await form.getByLabel("Place 1 prize", { exact: true }).selectOption("product_unlock");
+    await form.getByLabel("Place 1 prize value").fill("plan_notthiscompany");
+    await form.getByRole("button", { name: "Save as draft" }).click();
+    await says(form, "Free access must be to one of this company's plans", "alert");
+    expect(await sql(`select 1 from public.campaigns where name = $1`, [name])).toEqual([]);
+    // a place left empty before a prized one is refused too
+    await form.getByLabel("Place 1 prize", { exact: true }).selectOption("");
+    await form.getByLabel("Place 2 prize", { exact: true }).selectOption("points");
+    await form.getByLabel("Place 2 prize value").fill("10");
+    await form.getByRole("button", { name: "Save as draft" }).click();
+    await says(form, "Give place 1 a prize before the places after it", "alert");
+    expect(await sql(`select 1 from public.campaigns where name = $1`, [name])).toEqual([]);
+    await form.getByLabel("Place 2 prize", { exact: true }).selectOption("");
+    await form.getByLabel("Place 1 prize", { exact: true }).selectOption("product_unlock");
+    await form.getByLabel("Place 1 prize value").fill("plan_referlydemoyr");
+    await form.getByRole("button", { name: "Save as draft" }).click();
+    await says(form, `Saved "${name}" as a draft.`);
+    const [made] = await sql(`select id, rules, prizes, start_date, end_date, scheduled from public.campaigns where name = $1`, [name]);
+    expect(made.scheduled).toBe(false);
+    expect(made.prizes).toEqual({ top: [{ reward_type: "product_unlock", reward_data: { plan_id: "plan_referlydemoyr" } }], reach: null });
+
+    await visit(creator, `${DASH}/campaigns/${made.id}`);
+    await shows(creator, "campaign-status", "draft");
+    const edit = creator.getByRole("form", { name: "Edit campaign" });
+    // the form shows the campaign as it is
+    expect(await edit.getByLabel("Start date").inputValue()).toBe(inDays(10));
+    expect(await edit.getByLabel("End date").inputValue()).toBe(inDays(12));
+    expect(await edit.getByLabel("Place 1 prize value").inputValue()).toBe("plan_referlydemoyr");
+    // a bad value: a visible error, nothing written
+    await edit.getByLabel("Bonus rate percent").fill("2.555");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await says(edit, "The bonus rate is a percent from 0 to 100, like 5 or 2.5", "alert");
+    expect((await sql(`select rules from public.campaigns where id = $1`, [made.id]))[0].rules).toEqual(made.rules);
+    await edit.getByLabel("Bonus rate percent").fill("7.55");
+    await edit.getByLabel("Start date").fill(inDays(11));
+    await edit.getByLabel("Demo Community Membership").check();
+    await edit.getByRole("button", { name: "Save" }).click();
+    await says(edit, "Saved.");
+    const [after] = await sql(`select rules, prizes, start_date, end_date from public.campaigns where id = $1`, [made.id]);
+    expect(after.rules).toEqual({ bonus_rate_bp: 755, bonus_points: 0, product_ids: ["prod_referlydemo"] });
+    expect(after.prizes).toEqual(made.prizes);
+    expect(after.start_date.toISOString()).toBe(`${inDays(11)}T00:00:00.000Z`);
+    expect(after.end_date.toISOString()).toBe(made.end_date.toISOString());
+    // the end before the start: the database's reason, nothing written
+    await edit.getByLabel("End date").fill(inDays(5));
+    await edit.getByRole("button", { name: "Save" }).click();
+    await says(edit, "The campaign must end after it starts", "alert");
+    expect((await sql(`select end_date from public.campaigns where id = $1`, [made.id]))[0].end_date.toISOString()).toBe(made.end_date.toISOString());
+
+    await creator.getByRole("form", { name: "Archive campaign" }).getByRole("button", { name: "Archive" }).click();
+    await shows(creator, "campaign-status", "archived");
+    expect(await creator.getByRole("form", { name: "Edit campaign" }).count()).toBe(0);
+    await checkLayout(creator);
+    await creator.context().close();
+  });
+});

@@ -2,27 +2,33 @@
 
 import { attempt } from "@/app/_components/attempt";
 import type { ActionState } from "@/app/_components/action-form";
-import { CampaignAction, campaignFromForm, CampaignForm, createCampaign, PRIZE_PLACES, setCampaignStatus, updateCampaign } from "@/lib/campaigns";
+import {
+  CampaignAction, campaignFromForm, CampaignForm, type CampaignFormValues, campaignPatch, companyCatalog, createCampaign, getCampaign, PRIZE_PLACES, setCampaignStatus, updateCampaign,
+} from "@/lib/campaigns";
+import { DomainError } from "@/lib/db";
 import { getProgram } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 
 const field = (form: FormData, name: string) => String(form.get(name) ?? "");
 
-/** The campaign form's fields as CampaignForm reads them. */
-function formValues(form: FormData) {
-  return {
-    name: field(form, "name"),
-    description: field(form, "description"),
-    start_date: field(form, "start_date"),
-    end_date: field(form, "end_date"),
-    bonus_rate: field(form, "bonus_rate"),
-    bonus_points: field(form, "bonus_points"),
-    product_ids: form.getAll("product_ids").map(String),
-    prizes: Array.from({ length: PRIZE_PLACES }, (_, i) => ({ type: field(form, `prize_${i + 1}_type`), value: field(form, `prize_${i + 1}_value`) })),
-    reach_count: field(form, "reach_count"),
-    reach_type: field(form, "reach_type"),
-    reach_value: field(form, "reach_value"),
-  };
+/**
+ * The campaign form's fields as CampaignForm reads them: only those the form had (an edit
+ * form shows what the campaign's status allows; the rest keep their values).
+ */
+function formValues(form: FormData): Partial<CampaignFormValues> {
+  const values: Partial<CampaignFormValues> = {};
+  for (const k of ["name", "description", "start_date", "end_date", "bonus_rate", "bonus_points", "reach_count", "reach_value"] as const) {
+    if (form.has(k)) values[k] = field(form, k);
+  }
+  if (form.has("reach_type")) values.reach_type = field(form, "reach_type") as CampaignFormValues["reach_type"];
+  if (form.has("products_shown")) values.product_ids = form.getAll("product_ids").map(String);
+  if (form.has("prize_1_type")) {
+    values.prizes = Array.from({ length: PRIZE_PLACES }, (_, i) => ({
+      type: field(form, `prize_${i + 1}_type`) as NonNullable<CampaignFormValues["prizes"]>[number]["type"],
+      value: field(form, `prize_${i + 1}_value`),
+    }));
+  }
+  return values;
 }
 
 /** New campaign: a draft, or scheduled when the "Schedule" button sent it. Nothing is written on an error. */
@@ -30,8 +36,8 @@ export async function createCampaignAction(companyId: string, _prev: ActionState
   await requireCompanyAdmin(companyId);
   const parsed = CampaignForm.safeParse(formValues(form));
   if (!parsed.success) return { ok: false, message: parsed.error.issues[0].message };
-  const program = await getProgram(companyId);
-  const made = campaignFromForm(parsed.data, program.currency);
+  const [program, catalog] = await Promise.all([getProgram(companyId), companyCatalog(companyId)]);
+  const made = campaignFromForm(parsed.data, program.currency, catalog);
   if ("error" in made) return { ok: false, message: made.error };
   const scheduled = field(form, "intent") === "schedule";
   return attempt(`/dashboard/${companyId}/campaigns`, scheduled ? `Scheduled "${parsed.data.name}".` : `Saved "${parsed.data.name}" as a draft.`, () =>
@@ -39,13 +45,22 @@ export async function createCampaignAction(companyId: string, _prev: ActionState
   );
 }
 
-/** Edit what a campaign's status allows (name, description, end date). */
+/**
+ * Edit what a campaign's status allows: a draft everything, a running one its name,
+ * description and end date. Only what changed is sent; nothing is written on an error.
+ */
 export async function editCampaignAction(companyId: string, campaignId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
   await requireCompanyAdmin(companyId);
-  const patch: Record<string, string> = {};
-  for (const k of ["name", "description", "end_date"]) if (form.has(k)) patch[k] = field(form, k).trim();
-  if (patch.end_date !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(patch.end_date)) return { ok: false, message: "Pick an end date" };
-  return attempt(`/dashboard/${companyId}/campaigns`, "Saved.", () => updateCampaign(companyId, campaignId, patch));
+  return attempt(`/dashboard/${companyId}/campaigns`, "Saved.", async () => {
+    const [program, campaign] = await Promise.all([getProgram(companyId), getCampaign(companyId, campaignId)]);
+    const values = formValues(form);
+    // the catalog is only asked for when the form can name plans or products
+    const catalog = values.prizes || values.product_ids || values.reach_type ? await companyCatalog(companyId) : null;
+    const p = campaignPatch(campaign, values, program.timezone, program.currency, catalog);
+    if ("error" in p) throw new DomainError(400, p.error);
+    if (Object.keys(p.patch).length === 0) return;
+    await updateCampaign(companyId, campaignId, p.patch);
+  });
 }
 
 /** Schedule, unschedule, end now (prizes awarded) or archive. */

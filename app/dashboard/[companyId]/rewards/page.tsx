@@ -3,13 +3,14 @@ import { ActionForm } from "@/app/_components/action-form";
 import { day, statusColor } from "@/app/_components/format";
 import { InvalidQuery, Pager } from "@/app/_components/list-controls";
 import { SimpleTable } from "@/app/_components/table";
-import { listCampaigns } from "@/lib/campaigns";
+import { companyCatalog, listCampaigns } from "@/lib/campaigns";
 import { parseQuery, queryOf } from "@/lib/lists";
 import { getRewardsAdmin } from "@/lib/points";
 import { getProgram } from "@/lib/programs";
 import { describeReward, listRewardRedemptions, listRewards, RedemptionStatus, type RewardData } from "@/lib/rewards";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { z } from "zod";
+import { PlanOptions, PLANS_LIST } from "../campaigns/campaign-fields";
 import { createItemAction, fulfilRedemptionAction, grantPointsAction } from "../actions";
 import { createRewardAction, fulfilGrantAction, retryGrantAction, setRewardActiveAction } from "./actions";
 
@@ -33,12 +34,13 @@ export default async function RewardsPage({
   const path = `/dashboard/${companyId}/rewards`;
   const query = queryOf(await searchParams, ["status", "after"]);
   const { value, invalid } = parseQuery(GrantsQuery, query);
-  const [r, program, milestones, grants, campaigns] = await Promise.all([
+  const [r, program, milestones, grants, campaigns, catalog] = await Promise.all([
     getRewardsAdmin(companyId),
     getProgram(companyId),
     listRewards(companyId),
     listRewardRedemptions(companyId, value),
     listCampaigns(companyId, {}),
+    companyCatalog(companyId),
   ]);
   const cur = program.currency;
   const open = campaigns.rows.filter((c) => c.status === "draft" || c.status === "active");
@@ -49,15 +51,15 @@ export default async function RewardsPage({
           <Heading size="4">Milestones</Heading>
           <Text size="2" className="muted">
             A member unlocks a milestone when this many people they invited have paid (all-time, or within one campaign).
-            Once granted, a reward is not taken back; a referral refunded in full before the reward was granted does not
-            count, and neither do referrals held or rejected by the fraud checks.
+            Once granted, a reward is not taken back; a referral refunded in full before the reward was granted does not count.
+            Referrals held or rejected by the fraud checks don&apos;t count either.
           </Text>
           {milestones.length === 0 ? (
             <Text className="muted">No milestones yet: add one below, like 200 points at 3 referrals or 50% off at 10.</Text>
           ) : (
             <SimpleTable
               label="Milestones"
-              columns={["Milestone", "At", "Reward", "Counts", "Given", "Unlocked", ""]}
+              columns={["Milestone", "At", "Reward", "Counts", "Given", "Active", "Unlocked", ""]}
               rows={milestones.map((m) => ({
                 key: m.id,
                 cells: [
@@ -66,7 +68,8 @@ export default async function RewardsPage({
                   describeReward(m.reward_type, m.reward_data as RewardData, cur),
                   m.campaign_name ? `in ${m.campaign_name}` : "all-time",
                   m.auto_apply ? "at once" : "member claims",
-                  `${m.unlocked} members`,
+                  <Badge key="on" color={m.is_active ? "green" : "gray"}>{m.is_active ? "active" : "off"}</Badge>,
+                  `${m.unlocked} member${m.unlocked === 1 ? "" : "s"}`,
                   <ActionForm key="a" action={setRewardActiveAction.bind(null, companyId, m.id, !m.is_active)} label={`${m.is_active ? "Switch off" : "Switch on"} ${m.name}`}>
                     <Button size="1" variant="soft" type="submit">{m.is_active ? "Switch off" : "Switch on"}</Button>
                   </ActionForm>,
@@ -83,7 +86,7 @@ export default async function RewardsPage({
               <option value="product_unlock">free access to a plan</option>
               <option value="custom">custom</option>
             </select>
-            <input className="select" name="value" placeholder="points, % off, plan_… or what they get" aria-label="Reward value" />
+            <input className="select" name="value" list={PLANS_LIST} placeholder="points, % off, a plan or what they get" aria-label="Reward value" />
             <select className="select" name="discount_kind" aria-label="Discount kind" defaultValue="percent">
               <option value="percent">% off</option>
               <option value="amount">{cur} off</option>
@@ -98,6 +101,7 @@ export default async function RewardsPage({
             </select>
             <input className="select" name="description" placeholder="Description (optional)" aria-label="Milestone description" />
             <Button type="submit" variant="soft">Add milestone</Button>
+            <PlanOptions catalog={catalog} />
           </ActionForm>
         </div>
       </Card>

@@ -5,13 +5,14 @@ import { ActionForm } from "@/app/_components/action-form";
 import { day, statusColor } from "@/app/_components/format";
 import { Stat } from "@/app/_components/stat";
 import { SimpleTable } from "@/app/_components/table";
-import { getCampaign } from "@/lib/campaigns";
+import { campaignToForm, companyCatalog, editableFields, getCampaign, lastDayOf } from "@/lib/campaigns";
 import { DomainError } from "@/lib/db";
 import { basisPointsToPercent } from "@/lib/money";
 import { getProgram } from "@/lib/programs";
 import { describeReward, type RewardData } from "@/lib/rewards";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { campaignStatusAction, editCampaignAction } from "../actions";
+import { CampaignFields } from "../campaign-fields";
 
 export const dynamic = "force-dynamic";
 
@@ -26,9 +27,13 @@ export default async function CampaignPage({ params }: { params: Promise<{ compa
       throw err;
     }),
   ]);
+  const editable = editableFields(c);
+  // Whop's plans and products: to edit a draft's terms and to name its eligible products
+  const catalog = editable === "all" || c.rules.product_ids?.length ? await companyCatalog(companyId) : null;
+  const productName = (id: string) => catalog?.products.find((p) => p.id === id)?.title ?? id;
   const tz = program.timezone;
   const cur = program.currency;
-  const lastDay = new Date(Date.parse(c.end_date) - 1).toISOString();
+  const lastDay = lastDayOf(c);
   const statusLabel = c.status === "draft" && c.scheduled ? "scheduled" : c.status;
   const act = (action: string, label: string, variant: "solid" | "soft" = "soft") => (
     <ActionForm key={action} action={campaignStatusAction.bind(null, companyId, c.id, action)} label={`${label} campaign`}>
@@ -54,7 +59,7 @@ export default async function CampaignPage({ params }: { params: Promise<{ compa
             <Stat label="Bonus points" value={c.rules.bonus_points ? `+${c.rules.bonus_points}` : "—"} testId="campaign-bonus-points" />
           </section>
           <Text size="2">
-            Products: {c.rules.product_ids?.length ? c.rules.product_ids.join(", ") : "all"}
+            Products: {c.rules.product_ids?.length ? c.rules.product_ids.map(productName).join(", ") : "all"}
           </Text>
           <div>
             <Text weight="bold">Prizes</Text>
@@ -91,16 +96,20 @@ export default async function CampaignPage({ params }: { params: Promise<{ compa
           )}
         </div>
       </Card>
-      {(c.status === "draft" || c.status === "active") && (
+      {editable !== "none" && (
         <Card size="2">
           <div className="stack">
             <Heading size="4">Edit</Heading>
-            {c.status === "active" && <Text size="2" className="muted">It is running: its rules and prizes stay as members were promised; the name, description and end date can change.</Text>}
-            <ActionForm action={editCampaignAction.bind(null, companyId, c.id)} label="Edit campaign" className="filters">
-              <input className="select" name="name" defaultValue={c.name} aria-label="Campaign name" />
-              <input className="select" name="description" defaultValue={c.description ?? ""} aria-label="Description" />
-              <label>Ends <input className="select" type="date" name="end_date" defaultValue={new Intl.DateTimeFormat("en-CA", { timeZone: tz }).format(new Date(lastDay))} aria-label="End date" /></label>
-              <Button size="1" type="submit" variant="soft">Save</Button>
+            <Text size="2" className="muted">
+              {editable === "running"
+                ? "It is running: its rules and prizes stay as members were promised; the name, description and end date can change."
+                : `Until it starts, everything can change. Dates are in ${tz}.`}
+            </Text>
+            <ActionForm action={editCampaignAction.bind(null, companyId, c.id)} label="Edit campaign" className="stack">
+              <CampaignFields values={campaignToForm(c, tz, cur)} catalog={catalog} currency={cur} running={editable === "running"} />
+              <div className="row">
+                <Button size="1" type="submit" variant="soft">Save</Button>
+              </div>
             </ActionForm>
           </div>
         </Card>
