@@ -109,6 +109,13 @@ export const RewardForm = z.object({
   reward_type: RewardType,
   value: z.string().trim(),
   amount_off: z.boolean().default(false),
+  /** discount only: the plans it applies to, comma-separated ("plan_a, plan_b"); empty = all plans */
+  plan_ids: z
+    .string()
+    .default("")
+    .transform((v) => [...new Set(v.split(",").map((p) => p.trim()).filter(Boolean))])
+    .refine((ids) => ids.length <= 20, "At most 20 plans")
+    .refine((ids) => ids.every((id) => PlanId.safeParse(id).success), "A Whop plan id looks like plan_…"),
   auto_apply: z.boolean().default(true),
   campaign_id: z.union([z.uuid(), z.literal("")]).default(""),
 });
@@ -156,7 +163,7 @@ export type RewardRedemption = z.infer<typeof RewardRedemption>;
  * for a value that does not fit the type).
  */
 export function createReward(companyId: string, form: RewardForm, currency: string): Promise<Reward> {
-  const data = rewardDataOf(form.reward_type, form.value, currency, { amountOff: form.amount_off });
+  const data = rewardDataOf(form.reward_type, form.value, currency, { amountOff: form.amount_off, planIds: form.plan_ids });
   if ("error" in data) throw new DomainError(400, data.error);
   return rpc(
     "create_reward",

@@ -4,13 +4,15 @@
  * (lib/launch.ts); tests run one and steer it over HTTP:
  *   POST /__sandbox/state     merge {companies, experiences, users, access, plans,
  *                             ledgerAccounts, fail, delay}
- *   GET  /__sandbox/requests  what the app sent (method, path, body)
+ *   GET  /__sandbox/requests  what the app sent (method, path, body, and the
+ *                             Idempotency-Key header when there was one)
  * Endpoints: GET /users/:id, GET /users/:id/access/:resource, GET /experiences/:id,
  * GET /companies/:id, GET /plans?account_id= (cursor pages: `first` ≤ 100, `after`),
  * GET /ledger_accounts/:id (a biz_ id or the account's ldgr_ id, as Whop accepts),
  * POST and GET /checkout_configurations, POST /transfers (one transfer per idempotence
  * key, as Whop does), POST /promo_codes (one code per `Idempotency-Key` header; a code already
- * taken in the company without that key is a 400). Answers have the SDK's shapes (amounts in decimal
+ * taken in the company without that key is a 400), GET /promo_codes?company_id= (the
+ * company's codes, one page). Answers have the SDK's shapes (amounts in decimal
  * currency units). `fail` and `delay` make a route answer an error or answer late.
  */
 import { randomUUID } from "node:crypto";
@@ -48,7 +50,7 @@ export interface SandboxState {
   ledgerAccounts: Record<string, { id: string; balances: { currency: string; balance: number; pending_balance?: number }[] }>;
   /** access for users not listed (demo buyers) */
   defaultAccess: AccessLevel;
-  /** "POST /checkout_configurations" → answer this status with this message */
+  /** "POST /checkout_configurations" → answer this status with this message (before the route runs: nothing is made) */
   fail: Record<string, { status: number; message: string }>;
   /** "POST /transfers" → wait this many ms before answering (timeouts) */
   delay: Record<string, number>;
@@ -92,9 +94,10 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
   const requests: SandboxRequest[] = [];
   const checkouts = new Map<string, Record<string, unknown>>();
   const transfers = new Map<string, Record<string, unknown>>();
-  /** promo codes by idempotency key, and the codes taken per company */
+  /** promo codes by idempotency key, the codes taken per company ("biz_…:CODE"), and each company's codes */
   const promoByKey = new Map<string, Record<string, unknown>>();
   const promoCodes = new Set<string>();
+  const promosOf = new Map<string, Record<string, unknown>[]>();
 
   function answer(res: http.ServerResponse, status: number, body: unknown) {
     res.writeHead(status, { "content-type": "application/json" });
@@ -317,8 +320,18 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
       if (promoCodes.has(taken)) return answer(res, 400, { error: { message: "code already exists" } });
       const promo = { id: `promo_${randomUUID().replace(/-/g, "").slice(0, 12)}`, ...b, created_at: now() };
       promoCodes.add(taken);
+      promosOf.set(b.company_id, [...(promosOf.get(b.company_id) ?? []), promo]);
       if (idempotencyKey) promoByKey.set(idempotencyKey, promo);
       return answer(res, 200, promo);
+    }
+    if (api === "/promo_codes" && method === "GET") {
+      const companyId = url.searchParams.get("company_id");
+      if (!companyId) return answer(res, 400, { error: { message: "company_id is required" } });
+      const data = promosOf.get(companyId) ?? [];
+      return answer(res, 200, {
+        data,
+        page_info: { start_cursor: null, end_cursor: null, has_next_page: false, has_previous_page: false },
+      });
     }
     return answer(res, 404, { error: { message: `no sandbox route for ${method} ${api}` } });
   });

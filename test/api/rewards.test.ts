@@ -9,6 +9,7 @@
  * The stand-in is shared by the run, so every assertion is scoped to this test's company,
  * redemption id or idempotency key.
  */
+import Whop from "@whop/sdk";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { promoCodeFor } from "../../lib/rewards";
 import {
@@ -39,8 +40,16 @@ async function cron(job: string, authorization: string | null = `Bearer ${CRON_S
 }
 
 afterEach(async () => {
-  await whopState({ fail: { "POST /promo_codes": null } as any });
+  await whopState({ fail: { "POST /promo_codes": null } as any, delay: { "POST /promo_codes": null } as any });
 });
+
+/** The promo codes Whop (the stand-in) holds for a company, read with the real SDK. */
+async function whopPromoCodes(company: string) {
+  const client = new Whop({ apiKey: "test", baseURL: `${inject("sandboxUrl")}/api/v1`, webhookKey: null });
+  const out: { id: string; code: string | null }[] = [];
+  for await (const p of client.promoCodes.list({ company_id: company })) out.push({ id: p.id, code: p.code });
+  return out;
+}
 
 /** A company with a member-facing experience, the referrer's code, and no hold. */
 async function setup(): Promise<Ids & { code: string }> {
@@ -120,6 +129,46 @@ describe("milestone rewards granted through Whop", () => {
     Object.assign(use.data, { promo_code: { id: r.result.promo_code_id, code: r.result.promo_code } });
     expect((await deliver(use)).status).toBe(200);
     expect((await redemption(c.company)).status).toBe("claimed");
+  });
+
+  it("Whop makes the code but its answer is lost (timeout) → failed; the retry with the same Idempotency-Key gets that same code, not a second one or 'code already exists'", async () => {
+    const c = await setup();
+    await one(`select public.create_reward($1, $2)`, [
+      c.company,
+      { name: "Ten off", threshold: 1, reward_type: "discount", reward_data: { amount_off_cents: 1000, plan_ids: ["plan_a", "plan_b"] } },
+    ]);
+    // the stand-in makes the code 4 s after each request; the app gives up after 1.5 s (and one SDK retry)
+    await whopState({ delay: { "POST /promo_codes": 4000 } });
+    try {
+      await referredPayment(c);
+    } finally {
+      await whopState({ delay: { "POST /promo_codes": null } as any });
+    }
+    let r = await redemption(c.company);
+    expect(r.status).toBe("failed");
+    expect(r.error_message).toMatch(/timed out/i);
+    // ... while Whop did make it, once (the SDK's own retry carried the same key)
+    let made: Awaited<ReturnType<typeof whopPromoCodes>> = [];
+    for (let i = 0; i < 100 && made.length === 0; i++) {
+      await new Promise((ok) => setTimeout(ok, 100));
+      made = await whopPromoCodes(c.company);
+    }
+    expect(made).toEqual([{ id: expect.stringMatching(/^promo_/), code: promoCodeFor(r.id) }]);
+    // the SDK's retry of the lost request has to have finished too before the job runs
+    await new Promise((ok) => setTimeout(ok, 4500));
+    const lost = await promoRequests(r.id);
+    expect(lost.length).toBeGreaterThanOrEqual(1);
+    expect(lost[0].body).toMatchObject({ promo_type: "flat_amount", amount_off: 10, plan_ids: ["plan_a", "plan_b"], stock: 1, one_per_customer: true });
+
+    await rows(`update public.reward_redemptions set updated_at = now() - interval '5 minutes' where id = $1`, [r.id]);
+    expect((await cron("rewards")).status).toBe(200);
+    r = await redemption(c.company);
+    expect([r.status, r.error_message, r.attempts]).toEqual(["granted", null, 2]);
+    expect(r.result).toEqual({ promo_code: promoCodeFor(r.id), promo_code_id: made[0].id });
+    const sent = await promoRequests(r.id);
+    expect(sent.length).toBe(lost.length + 1);
+    expect(new Set(sent.map((s: any) => s.body.code))).toEqual(new Set([promoCodeFor(r.id)]));
+    expect(await whopPromoCodes(c.company)).toEqual(made);
   });
 
   it("the cron jobs need the secret", async () => {
