@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
-import { centsToDecimal, decimalToCents } from "../money";
+import { centsToDecimal, decimalToCents, formatMoney } from "../money";
 import { whop, whopErrorMessage } from "../whop/client";
 
 export const RewardType = z.enum(["discount", "product_unlock", "points", "custom"]);
@@ -81,9 +81,9 @@ export function rewardDataOf(
 export function describeReward(type: string, data: RewardData, currency: string): string {
   switch (type) {
     case "commission":
-      return `${currencySymbolAmount(data.amount_cents ?? 0, currency)} bonus commission`;
+      return `${formatMoney(data.amount_cents ?? 0, currency)} bonus commission`;
     case "discount":
-      return data.percent_off != null ? `${data.percent_off}% off` : `${currencySymbolAmount(data.amount_off_cents ?? 0, currency)} off`;
+      return data.percent_off != null ? `${data.percent_off}% off` : `${formatMoney(data.amount_off_cents ?? 0, currency)} off`;
     case "product_unlock":
       return "free access";
     case "points":
@@ -92,9 +92,6 @@ export function describeReward(type: string, data: RewardData, currency: string)
       return data.note ?? "a custom reward";
   }
 }
-
-const currencySymbolAmount = (cents: number, currency: string) =>
-  new Intl.NumberFormat("en-US", { style: "currency", currency }).format(Number(centsToDecimal(cents, currency)));
 
 /** The creator's "new milestone" form (strings, as a form sends them). */
 export const RewardForm = z.object({
@@ -303,15 +300,18 @@ const Due = z.object({
  */
 export async function grantRewardRedemption(companyId: string, redemptionId: string): Promise<RewardRedemption> {
   const [due] = await rpc("due_reward_grants", { p_limit: 1, p_company_id: companyId, p_id: redemptionId }, z.array(Due));
-  if (due && (due.reward_type === "discount" || due.reward_type === "product_unlock")) {
-    await grantThroughWhop(due);
-  } else if (due) {
-    await rpc("grant_reward_redemption", { p_company_id: companyId, p_redemption_id: redemptionId }, z.unknown());
-  }
+  if (due) await grantDue(due);
   return rpc("get_reward_redemption", { p_company_id: companyId, p_redemption_id: redemptionId }, RewardRedemption);
 }
 
-async function grantThroughWhop(due: z.infer<typeof Due>): Promise<void> {
+/** Grant one due redemption as due_reward_grants gives it; returns whether it is granted now. */
+async function grantDue(due: z.infer<typeof Due>): Promise<boolean> {
+  if (due.reward_type === "discount" || due.reward_type === "product_unlock") return grantThroughWhop(due);
+  const r = await rpc("grant_reward_redemption", { p_company_id: due.company_id, p_redemption_id: due.id }, z.object({ status: RedemptionStatus }));
+  return r.status === "granted";
+}
+
+async function grantThroughWhop(due: z.infer<typeof Due>): Promise<boolean> {
   const data = due.reward_data as RewardData;
   const code = promoCodeFor(due.id);
   const percent = due.reward_type === "product_unlock" ? 100 : data.percent_off;
@@ -347,6 +347,7 @@ async function grantThroughWhop(due: z.infer<typeof Due>): Promise<void> {
     // withdrawn meanwhile (its referral refunded in full) or settled by a concurrent run
     if (!(err instanceof DomainError && (err.status === 404 || err.status === 409))) throw err;
   }
+  return settled.status === "granted";
 }
 
 /**
@@ -360,8 +361,7 @@ export async function grantDueRewards(companyId?: string): Promise<{ granted: nu
   let failed = 0;
   for (const d of due) {
     try {
-      const r = await grantRewardRedemption(d.company_id, d.id);
-      if (r?.status === "granted") granted++;
+      if (await grantDue(d)) granted++;
       else failed++;
     } catch (err) {
       failed++;

@@ -9,7 +9,7 @@
  * fraud signals here (lib/fraud paymentSignals: normalised email, throwaway-domain flag,
  * keyed card hash) passed as data.referly_signals, which SQL uses and does not store.
  *
- * After the event's transaction commits, rewards it unlocked are granted through Whop
+ * After a payment's transaction commits, rewards it unlocked are granted through Whop
  * (lib/rewards grantDueRewards for the company; a failure there is logged and left to the
  * rewards job, never a reason to answer other than 200).
  *
@@ -144,7 +144,8 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
       Processed,
     );
     const company = company_id ?? (parsed?.data.company as { id?: string } | null | undefined)?.id;
-    if (parsed && !r.duplicate && company) {
+    // only a payment unlocks rewards (a conversion crossing a milestone); the job does the rest
+    if (type === "payment.succeeded" && !r.duplicate && company) {
       await grantDueRewards(company).catch((err) => console.error(`reward grants for ${company}:`, (err as Error).message));
     }
     return { status: 200, body: { ok: true, ...r } };
