@@ -32,6 +32,10 @@ export const CommissionRow = z.object({
   /** the campaign's part of rate_bp (basis points), 0 without one */
   campaign_bonus_bp: z.number().int(),
   campaign_id: z.uuid().nullable(),
+  /** the member's tier bonus, part of rate_bp (basis points), 0 without one */
+  tier_bonus_bp: z.number().int(),
+  /** the streak's multiplier on the amount (1 without one) */
+  streak_multiplier: z.number(),
   available_at: z.string(),
   created_at: z.string(),
   paid_at: z.string().nullable(),
@@ -127,13 +131,22 @@ export function getMemberWallet(companyId: string, userId: string): Promise<Memb
 }
 
 /**
- * How a commission row's rate reads in a table: "25%", "25% (+5% campaign)" when a
- * campaign's bonus is part of it (campaign_bonus_bp), "flat" for a flat amount (rate 0),
- * "prize" for a campaign prize paid as money (kind bonus).
+ * How a commission row's rate reads in a table: "25%", "25% (+5% campaign, +2% tier) ×1.20
+ * streak" with the parts of the rate a campaign (campaign_bonus_bp) or tier (tier_bonus_bp)
+ * added and the streak's multiplier, "flat" or "flat + 5% campaign" for a flat amount (the
+ * rate is then only the bonuses), "prize" for a campaign prize paid as money (kind bonus).
  */
-export function rateLabel(c: Pick<CommissionRow, "kind" | "rate_bp" | "campaign_bonus_bp">): string {
+export function rateLabel(
+  c: Pick<CommissionRow, "kind" | "rate_bp" | "campaign_bonus_bp"> & Partial<Pick<CommissionRow, "tier_bonus_bp" | "streak_multiplier">>,
+): string {
   if (c.kind === "bonus") return "prize";
-  if (!c.rate_bp) return c.campaign_bonus_bp ? `flat + ${basisPointsToPercent(c.campaign_bonus_bp)}% campaign` : "flat";
+  const bonuses = [
+    c.campaign_bonus_bp ? `${basisPointsToPercent(c.campaign_bonus_bp)}% campaign` : null,
+    c.tier_bonus_bp ? `${basisPointsToPercent(c.tier_bonus_bp)}% tier` : null,
+  ].filter(Boolean);
+  const streak = c.streak_multiplier && c.streak_multiplier !== 1 ? ` ×${c.streak_multiplier.toFixed(2)} streak` : "";
+  // a flat commission's rate is only its bonuses (its base part is 0)
+  if (c.rate_bp === c.campaign_bonus_bp + (c.tier_bonus_bp ?? 0)) return (bonuses.length ? `flat + ${bonuses.join(" + ")}` : "flat") + streak;
   const rate = `${basisPointsToPercent(c.rate_bp)}%`;
-  return c.campaign_bonus_bp ? `${rate} (+${basisPointsToPercent(c.campaign_bonus_bp)}% campaign)` : rate;
+  return (bonuses.length ? `${rate} (+${bonuses.join(", +")})` : rate) + streak;
 }

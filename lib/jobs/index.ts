@@ -10,6 +10,7 @@ import { runPayoutBatch } from "../payouts";
 import { expirePoints } from "../points";
 import { advanceCampaigns } from "../campaigns";
 import { grantDueRewards } from "../rewards";
+import { expireStreaks } from "../gamification";
 
 export const JOBS = {
   /** pending → available after the hold period */
@@ -29,6 +30,8 @@ export const JOBS = {
   campaigns: async () => advanceCampaigns(),
   /** reward grants left pending or failed (Whop promo codes), with backoff */
   rewards: async () => grantDueRewards(),
+  /** streaks whose window passed with no conversion become inactive */
+  streaks: async () => ({ expired: await expireStreaks() }),
 } satisfies Record<string, () => Promise<Record<string, number>>>;
 
 export type JobName = keyof typeof JOBS;

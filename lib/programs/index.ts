@@ -6,7 +6,7 @@
  * manual weekly payouts; points 100 welcome, 500 first payment, 100 recurring, 50 level 2.
  */
 import { z } from "zod";
-import { rpc } from "../db";
+import { DomainError, rpc } from "../db";
 import { CHECK_TYPES, type CheckType } from "../fraud";
 import { basisPointsToPercent, centsToDecimal, decimalToCents, percentToBasisPoints } from "../money";
 
@@ -51,6 +51,18 @@ export const Program = z.object({
   fraud_min_seconds: z.number().int(),
   /** per-signal weight overrides of fraud_default_weights() */
   fraud_weights: z.record(z.string(), z.number().int()),
+  /** streaks (lib/gamification): conversions within streak_window_days of each other multiply level 1 */
+  streaks_enabled: z.boolean(),
+  streak_window_days: z.number().int(),
+  /** the multiplier's step per conversion and its cap, in percent (10 and 50: ×1.1 … ×1.5) */
+  streak_step_pct: z.number().int(),
+  streak_cap_pct: z.number().int(),
+  /** tiers: bonus_pct (percentage points) added to the level-1 rate from min_conversions on */
+  tiers_enabled: z.boolean(),
+  tiers: z.array(z.object({ name: z.string(), min_conversions: z.number().int(), bonus_pct: z.number() })),
+  /** surprise drops: the chance per counted conversion (percent) of drop_points points */
+  drop_chance_pct: z.number().int(),
+  drop_points: z.number().int(),
 });
 export type Program = z.infer<typeof Program>;
 
@@ -143,6 +155,25 @@ export const settingsForm = (currency: string) =>
       fraud_velocity_day: whole("Conversions per day", 1, 100_000),
       fraud_min_seconds: whole("Fast purchase seconds", 0, 86_400),
       ...Object.fromEntries(CHECK_TYPES.map((c) => [weightField(c), whole("A weight", 0, 100)])),
+      streaks_enabled: z.string().transform((v) => v === "on" || v === "true"),
+      streak_window_days: whole("Streak window", 1, 90),
+      streak_step_pct: whole("Streak step", 0, 100),
+      streak_cap_pct: whole("Streak cap", 0, 100),
+      tiers_enabled: z.string().transform((v) => v === "on" || v === "true"),
+      tiers: z.string().transform((v, ctx) => {
+        const tiers = [];
+        for (const part of v.split(",").map((p) => p.trim()).filter(Boolean)) {
+          const m = /^(.{1,40}?)\s+(\d{1,7})\s+(\d{1,3}(?:\.\d{1,2})?)\s*%$/.exec(part);
+          if (!m) {
+            ctx.addIssue({ code: "custom", message: `Write tiers as Bronze 0 0%, Silver 5 2%, Gold 20 5% ("${part}")` });
+            return [];
+          }
+          tiers.push({ name: m[1], min_conversions: Number(m[2]), bonus_pct: Number(m[3]) });
+        }
+        return tiers;
+      }),
+      drop_chance_pct: whole("Drop chance", 0, 100),
+      drop_points: whole("Drop points", 1, 1_000_000),
     })
     .refine((s) => s.fraud_velocity_day >= s.fraud_velocity_hour, {
       path: ["fraud_velocity_day"],
@@ -176,6 +207,14 @@ export const settingsForm = (currency: string) =>
       fraud_velocity_day: s.fraud_velocity_day,
       fraud_min_seconds: s.fraud_min_seconds,
       fraud_weights: Object.fromEntries(CHECK_TYPES.map((c) => [c, (s as Record<string, unknown>)[weightField(c)] as number])),
+      streaks_enabled: s.streaks_enabled,
+      streak_window_days: s.streak_window_days,
+      streak_step_pct: s.streak_step_pct,
+      streak_cap_pct: s.streak_cap_pct,
+      tiers_enabled: s.tiers_enabled,
+      tiers: s.tiers,
+      drop_chance_pct: s.drop_chance_pct,
+      drop_points: s.drop_points,
     }));
 
 export type SettingsFormValues = Record<string, string>;
@@ -218,6 +257,14 @@ export function settingsFormValues(p: Program, defaultWeights: Record<string, nu
     fraud_velocity_day: String(p.fraud_velocity_day),
     fraud_min_seconds: String(p.fraud_min_seconds),
     ...Object.fromEntries(CHECK_TYPES.map((c) => [weightField(c), String(p.fraud_weights[c] ?? defaultWeights[c] ?? 0)])),
+    streaks_enabled: p.streaks_enabled ? "on" : "",
+    streak_window_days: String(p.streak_window_days),
+    streak_step_pct: String(p.streak_step_pct),
+    streak_cap_pct: String(p.streak_cap_pct),
+    tiers_enabled: p.tiers_enabled ? "on" : "",
+    tiers: p.tiers.map((t) => `${t.name} ${t.min_conversions} ${t.bonus_pct}%`).join(", "),
+    drop_chance_pct: String(p.drop_chance_pct),
+    drop_points: String(p.drop_points),
   };
 }
 
@@ -228,7 +275,8 @@ export function fraudDefaultWeights(): Promise<Record<CheckType, number>> {
 
 /**
  * Validate and save the settings form. Returns the saved program, or the field errors
- * (nothing written).
+ * (nothing written): the form's own checks by field, and a rule the database refuses
+ * (e.g. a tiers list out of order, RL400) under `_form` in its words.
  */
 export async function saveSettings(
   companyId: string,
@@ -241,8 +289,13 @@ export async function saveSettings(
     for (const issue of parsed.error.issues) errors[String(issue.path[0])] ??= issue.message;
     return { ok: false, errors };
   }
-  const program = await rpc("update_program_settings", { p_company_id: companyId, p_settings: parsed.data }, Program);
-  return { ok: true, program };
+  try {
+    const program = await rpc("update_program_settings", { p_company_id: companyId, p_settings: parsed.data }, Program);
+    return { ok: true, program };
+  } catch (e) {
+    if (e instanceof DomainError && e.status === 400) return { ok: false, errors: { _form: e.message } };
+    throw e;
+  }
 }
 
 /** The setup checklist's last step: the creator confirmed the commission and hold period. */

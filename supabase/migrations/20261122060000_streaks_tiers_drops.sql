@@ -325,19 +325,19 @@ end $$;
 
 -- What the member Home shows: {conversions (counted, all-time), tiers_enabled, tier: {name,
 -- min_conversions, bonus_pct, reached_at}, next_tier: null | {name, min_conversions,
--- bonus_pct, needs}, streaks_enabled, streak: null | {active, current_streak, longest_streak,
+-- bonus_pct, needs}, streaks_enabled, streak_window_days, max_multiplier, streak: null | {active, current_streak, longest_streak,
 -- multiplier, next_multiplier, expires_at, days_left (whole local days, 0 on the last)},
 -- drop_chance_pct, drop_points, drops: [{reward_value, reason, created_at}] (latest 5)}.
 create function public.get_member_gamification(p_company_id text, p_user_id text) returns jsonb
-language plpgsql stable security definer set search_path = '' as $$
+language plpgsql security definer set search_path = '' as $$
 declare
   v_program public.programs;
   t public.referral_tiers;
   s public.referral_streaks;
   v_alive boolean;
 begin
-  select * into v_program from public.programs where company_id = p_company_id;
-  if v_program.company_id is null then raise exception 'No such program' using errcode = 'RL404'; end if;
+  -- the page reads this beside what makes the program (ensure_program): make it here too
+  v_program := public.ensure_program(p_company_id);
   select * into t from public.referral_tiers where company_id = p_company_id and user_id = p_user_id;
   select * into s from public.referral_streaks where company_id = p_company_id and user_id = p_user_id;
   v_alive := s.user_id is not null and s.streak_active and s.streak_expires_at >= now();
@@ -349,6 +349,8 @@ begin
       || jsonb_build_object('needs', (public.next_tier(v_program, coalesce(t.best_conversions, 0))->>'min_conversions')::integer
                                      - coalesce(t.best_conversions, 0)),
     'streaks_enabled', v_program.streaks_enabled,
+    'streak_window_days', v_program.streak_window_days,
+    'max_multiplier', 1 + v_program.streak_cap_pct::numeric / 100,
     'streak', case when s.user_id is not null then jsonb_build_object(
       'active', v_alive,
       'current_streak', case when v_alive then s.current_streak else 0 end,
@@ -371,15 +373,14 @@ end $$;
 -- multiplier, amount_cents}] (each step up to the cap, at most 11)}, all with the saved
 -- settings whether or not they are on, computed by level1_amount as the payment path does.
 create function public.gamification_preview(p_company_id text, p_base_cents bigint) returns jsonb
-language plpgsql stable security definer set search_path = '' as $$
+language plpgsql security definer set search_path = '' as $$
 declare
   v public.programs;
   v_flat bigint;
   v_rate integer;
   v_steps integer;
 begin
-  select * into v from public.programs where company_id = p_company_id;
-  if v.company_id is null then raise exception 'No such program' using errcode = 'RL404'; end if;
+  v := public.ensure_program(p_company_id);
   if p_base_cents is null or p_base_cents < 0 then raise exception 'The amount is not negative' using errcode = 'RL400'; end if;
   v_flat := case when v.commission_type = 'flat' then v.flat_amount_cents else 0 end;
   v_rate := case when v.commission_type = 'flat' then 0 else v.commission_rate_bp end;

@@ -874,6 +874,8 @@ describe("one program: every figure to the cent", () => {
           reason: `dispute ${disputeId}`,
           campaign_bonus_bp: 0,
           campaign_id: null,
+          tier_bonus_bp: 0,
+          streak_multiplier: 1,
           available_at: expect.any(String),
           created_at: expect.stringMatching(/^2026-09-28T10:00:00/),
           paid_at: null,

@@ -30,7 +30,7 @@ export async function saveSettingsAction(companyId: string, _prev: SettingsState
   // the form's field names (the weights given here do not matter: only the keys are read)
   const values = Object.fromEntries(Object.keys(settingsFormValues(program, {})).map((f) => [f, field(form, f)]));
   const result = await saveSettings(companyId, program.currency, values);
-  if (!result.ok) return { ok: false, message: "Please fix the highlighted fields.", errors: result.errors };
+  if (!result.ok) return { ok: false, message: result.errors._form ?? "Please fix the highlighted fields.", errors: result.errors };
   revalidatePath(`/dashboard/${companyId}`, "layout");
   return { ok: true, message: "Settings saved.", errors: {} };
 }

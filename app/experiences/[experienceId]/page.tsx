@@ -8,6 +8,7 @@ import { TrendChart } from "@/app/_components/trend-chart";
 import { referralLink } from "@/lib/codes";
 import { getMemberWallet } from "@/lib/commissions";
 import { env } from "@/lib/env";
+import { getMemberGamification, type MemberGamification } from "@/lib/gamification";
 import { formatMoney } from "@/lib/money";
 import { getMemberView } from "@/lib/referrals";
 import { describeReward, getMemberRewards, type MemberCampaign, type RewardData } from "@/lib/rewards";
@@ -25,10 +26,11 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
   const { experienceId } = await params;
   const viewer = await requireExperienceViewer(experienceId);
   const profile = await whop().users.retrieve(viewer.userId).catch(() => null);
-  const [view, wallet, rewards] = await Promise.all([
+  const [view, wallet, rewards, game] = await Promise.all([
     getMemberView(viewer.companyId, { id: viewer.userId, username: profile?.username ?? null, name: profile?.name ?? null }),
     getMemberWallet(viewer.companyId, viewer.userId),
     getMemberRewards(viewer.companyId, viewer.userId),
+    getMemberGamification(viewer.companyId, viewer.userId),
   ]);
   const link = referralLink(view.code);
   const cur = view.program.currency;
@@ -60,6 +62,7 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
       </Card>
 
       {rewards.campaign && <CampaignCard campaign={rewards.campaign} currency={view.program.currency} />}
+      <GamificationCard game={game} />
 
       <section className="grid" aria-label="Funnel">
         <Stat label="Clicks" value={view.funnel.clicks} testId="funnel-clicks" />
@@ -130,6 +133,74 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
         </div>
       </Card>
     </>
+  );
+}
+
+/**
+ * The member's tier (and what the next one needs), streak (alive, days left, multiplier) and
+ * latest credits — each only when the creator has it on (or credits exist).
+ */
+function GamificationCard({ game: g }: { game: MemberGamification }) {
+  const showDrops = g.drop_chance_pct > 0 || g.drops.length > 0;
+  if (!g.tiers_enabled && !g.streaks_enabled && !showDrops) return null;
+  const s = g.streak;
+  return (
+    <Card size="2">
+      <div className="stack" aria-label="Your level">
+        {g.tiers_enabled && (
+          <div className="stack" data-testid="tier">
+            <Heading size="4">
+              {g.tier.name} tier{g.tier.bonus_pct > 0 && <> · +{g.tier.bonus_pct}% commission</>}
+            </Heading>
+            {g.next_tier ? (
+              <>
+                <progress max={g.next_tier.min_conversions} value={g.next_tier.min_conversions - g.next_tier.needs} aria-label="Progress to the next tier" />
+                <Text size="2" data-testid="next-tier">
+                  {g.next_tier.needs} more conversion{g.next_tier.needs === 1 ? "" : "s"} to {g.next_tier.name} (+{g.next_tier.bonus_pct}% commission). Tiers are
+                  for good: you never drop one.
+                </Text>
+              </>
+            ) : (
+              <Text size="2">You are at the top tier.</Text>
+            )}
+          </div>
+        )}
+        {g.streaks_enabled && (
+          <Text size="2" data-testid="streak">
+            {s?.active ? (
+              <>
+                <strong>🔥 {s.current_streak}-conversion streak</strong> · ×{s.multiplier.toFixed(2)} on your last conversion&apos;s commission ·{" "}
+                {s.days_left === 0 ? "ends today" : `${s.days_left} day${s.days_left === 1 ? "" : "s"} left`} to keep it going: your next
+                conversion earns ×{s.next_multiplier.toFixed(2)}.
+              </>
+            ) : (
+              <>
+                No streak running. Get a conversion, then another within {g.streak_window_days} days: each one in a row earns more, up to ×
+                {g.max_multiplier.toFixed(2)}.
+              </>
+            )}
+          </Text>
+        )}
+        {showDrops && (
+          <div className="stack" data-testid="drops">
+            <Text size="2" className="muted">
+              {g.drop_chance_pct > 0
+                ? `Each conversion has a ${g.drop_chance_pct}% chance of a surprise drop of ${g.drop_points} points.`
+                : "Your latest credits."}
+            </Text>
+            {g.drops.length > 0 && (
+              <ul>
+                {g.drops.map((d) => (
+                  <li key={`${d.reason}-${d.created_at}`}>
+                    {d.reason === "drop" ? "🎁 Surprise drop" : "🏁 Milestone"}: +{d.reward_value} points · {day(d.created_at)}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </div>
+        )}
+      </div>
+    </Card>
   );
 }
 

@@ -3,7 +3,9 @@ import Link from "next/link";
 import { ActionForm } from "@/app/_components/action-form";
 import { getOverview, todayIn } from "@/lib/analytics";
 import { CHECK_HELP, CHECK_TYPES } from "@/lib/fraud";
+import { gamificationPreview, type GamificationPreview } from "@/lib/gamification";
 import { listTrustedMembers } from "@/lib/members";
+import { formatMoney } from "@/lib/money";
 import { fraudDefaultWeights, getProgram, settingsFormValues, weightField } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { setTimezoneAction } from "../actions";
@@ -41,11 +43,71 @@ function fraudSection(defaults: Record<string, number>): Section {
   };
 }
 
+/** The settings form's "Streaks, tiers and drops" group (seed 000; lib/gamification). */
+const gamificationSection: Section = {
+  title: "Streaks, tiers and drops",
+  intro:
+    "Bonuses that bring members back. Streaks and tiers raise level-1 commissions only, and only while switched on; " +
+    "a member's streak and tier are kept either way. Only counted conversions move them (not held, rejected or fully refunded ones).",
+  fields: [
+    { name: "streaks_enabled", label: "Streak bonus", checkbox: true },
+    { name: "streak_window_days", label: "Streak window (days)", hint: "A conversion within this many days of the last keeps the streak alive" },
+    { name: "streak_step_pct", label: "Step per conversion (%)", hint: "10 = ×1.1 on the 2nd conversion, ×1.2 on the 3rd…" },
+    { name: "streak_cap_pct", label: "Streak cap (%)", hint: "50 = at most ×1.5" },
+    { name: "tiers_enabled", label: "Tier bonus", checkbox: true },
+    { name: "tiers", label: "Tiers", hint: "Name, conversions, bonus: Bronze 0 0%, Silver 5 2%, Gold 20 5%. A member never drops a tier." },
+    { name: "drop_chance_pct", label: "Surprise drop chance (%)", hint: "Per counted conversion; 0 = off" },
+    { name: "drop_points", label: "Points per drop" },
+  ],
+};
+
+/** What a level-1 commission on an example payment would be at each tier and streak step (saved settings). */
+function GamificationPreviewCard({ preview, baseCents, currency }: { preview: GamificationPreview; baseCents: number; currency: string }) {
+  return (
+    <Card size="2">
+      <div className="stack" data-testid="gamification-preview">
+        <Heading size="4">What a member would earn</Heading>
+        <Text size="2" className="muted">
+          Level-1 commission on a {formatMoney(baseCents, currency)} payment with the saved settings, whether or not the bonuses are on.
+        </Text>
+        <div className="grid">
+          <div>
+            <Text size="2" weight="bold">By tier</Text>
+            <ul>
+              {preview.tiers.map((t) => (
+                <li key={t.name}>
+                  {t.name} ({t.min_conversions}+ conversions, +{t.bonus_pct}%): <strong>{formatMoney(t.amount_cents, currency)}</strong>
+                </li>
+              ))}
+            </ul>
+          </div>
+          <div>
+            <Text size="2" weight="bold">By streak</Text>
+            <ul>
+              {preview.streak.map((s) => (
+                <li key={s.conversion}>
+                  Conversion {s.conversion} in a row, ×{s.multiplier.toFixed(2)}: <strong>{formatMoney(s.amount_cents, currency)}</strong>
+                </li>
+              ))}
+            </ul>
+          </div>
+        </div>
+      </div>
+    </Card>
+  );
+}
+
 /** Settings: the setup checklist, the program's time zone and every program setting. */
 export default async function SettingsPage({ params }: { params: Promise<{ companyId: string }> }) {
   const { companyId } = await params;
   await requireCompanyAdmin(companyId);
-  const [program, defaults, trusted] = await Promise.all([getProgram(companyId), fraudDefaultWeights(), listTrustedMembers(companyId)]);
+  const previewCents = 10_000;
+  const [program, defaults, trusted, preview] = await Promise.all([
+    getProgram(companyId),
+    fraudDefaultWeights(),
+    listTrustedMembers(companyId),
+    gamificationPreview(companyId, previewCents),
+  ]);
   const today = todayIn(program.timezone);
   const owed = (await getOverview(companyId, today, today)).owed_cents;
   // Intl's list has no "UTC", the default; offer it first, and the current zone if Intl lacks it
@@ -69,9 +131,10 @@ export default async function SettingsPage({ params }: { params: Promise<{ compa
       <Card size="3">
         <div className="stack">
           <Heading size="4">Program settings</Heading>
-          <SettingsForm companyId={companyId} values={settingsFormValues(program, defaults)} more={[fraudSection(defaults)]} />
+          <SettingsForm companyId={companyId} values={settingsFormValues(program, defaults)} more={[fraudSection(defaults), gamificationSection]} />
         </div>
       </Card>
+      <GamificationPreviewCard preview={preview} baseCents={previewCents} currency={program.currency} />
       <Card size="2">
         <div className="stack" id="trusted-members">
           <Heading size="4">Trusted members</Heading>
