@@ -2,12 +2,15 @@
  * Gamification (seed 000; DESIGN.md "Gamification"). Leaderboards — SQL get_leaderboard,
  * set_leaderboard_anonymous, bump_leaderboards, rebuild_leaderboards (migration
  * …_leaderboards.sql); streaks, tiers and surprise drops — get_member_gamification,
- * gamification_preview, expire_streaks (migration …_streaks_tiers_drops.sql). Boards are weekly (from Monday), monthly and all-time in the
+ * gamification_preview, expire_streaks (migration …_streaks_tiers_drops.sql); snapshots —
+ * snapshot_leaderboards, get_leaderboard_snapshot (…_leaderboard_snapshots.sql); challenges —
+ * create_challenge, stop_challenge, list_challenges (…_challenges.sql). Boards are weekly (from Monday), monthly and all-time in the
  * program's time zone, ranked by counted conversions — held or rejected referrals and
  * conversions refunded in full never count — ties to who reached the count first.
  */
 import { z } from "zod";
-import { rpc } from "../db";
+import { DomainError, rpc } from "../db";
+import { rewardDataOf } from "../rewards";
 
 export const BoardPeriod = z.enum(["week", "month", "all"]);
 export type BoardPeriod = z.infer<typeof BoardPeriod>;
@@ -74,8 +77,23 @@ export const MemberGamification = z.object({
     .nullable(),
   drop_chance_pct: z.number().int(),
   drop_points: z.number().int(),
-  /** the latest 5 credits: surprise drops and milestone points */
-  drops: z.array(z.object({ reward_value: z.number().int(), reason: z.enum(["drop", "milestone"]), created_at: z.string() })),
+  /** the latest 5 credits: surprise drops, milestone and challenge points */
+  drops: z.array(z.object({ reward_value: z.number().int(), reason: z.enum(["drop", "milestone", "challenge"]), created_at: z.string() })),
+  /** running challenges and those ended in the last 7 days, with the member's progress (≤ 10) */
+  challenges: z.array(
+    z.object({
+      id: z.uuid(),
+      challenge_name: z.string(),
+      target_referrals: z.number().int(),
+      achieved_referrals: z.number().int(),
+      status: z.enum(["active", "completed", "expired"]),
+      ends_at: z.string(),
+      reward_type: z.enum(["points", "discount", "product_unlock", "custom"]),
+      reward_data: z.record(z.string(), z.unknown()),
+    }),
+  ),
+  /** the member muted Referly's notifications */
+  notifications_muted: z.boolean(),
 });
 export type MemberGamification = z.infer<typeof MemberGamification>;
 
@@ -107,4 +125,113 @@ export function gamificationPreview(companyId: string, baseCents: number): Promi
 /** Job: streaks past their expiry become inactive (idempotent). Returns how many. */
 export function expireStreaks(): Promise<number> {
   return rpc("expire_streaks", {}, z.number().int());
+}
+
+/** Job: freeze finished weeks and months into referral_leaderboard (idempotent). Returns {periods, members}. */
+export function snapshotLeaderboards(): Promise<{ periods: number; members: number }> {
+  return rpc("snapshot_leaderboards", {}, z.object({ periods: z.number().int(), members: z.number().int() }));
+}
+
+export const LeaderboardSnapshot = z.object({
+  period: z.enum(["week", "month"]),
+  period_start: z.string(),
+  period_end: z.string(),
+  taken_at: z.string(),
+  /** a page of ≤ 50 by rank, every name (the creator's view) */
+  rows: z.array(
+    z.object({ rank: z.number().int(), user_id: z.string(), name: z.string(), conversions: z.number().int(), commissions_cents: z.number().int() }),
+  ),
+  /** the rank to pass as `afterRank` for the next page, or null */
+  next_rank: z.number().int().nullable(),
+  /** the frozen periods there are, newest first (24) */
+  periods: z.array(z.object({ period_start: z.string(), members: z.number().int() })),
+});
+export type LeaderboardSnapshot = z.infer<typeof LeaderboardSnapshot>;
+
+/**
+ * A frozen week or month (the latest when `start` is null) for the creator. DomainError 400
+ * for another period, 404 when it has no snapshot yet.
+ */
+export function getLeaderboardSnapshot(companyId: string, period: "week" | "month", start: string | null, afterRank = 0): Promise<LeaderboardSnapshot> {
+  return rpc("get_leaderboard_snapshot", { p_company_id: companyId, p_period: period, p_start: start, p_after_rank: afterRank }, LeaderboardSnapshot);
+}
+
+// ── Challenges (migration …_challenges.sql; seed 000 referral_challenges) ──
+
+export const ChallengeRewardType = z.enum(["points", "discount", "product_unlock", "custom"]);
+
+export const Challenge = z.object({
+  id: z.uuid(),
+  challenge_name: z.string(),
+  target_referrals: z.number().int(),
+  period: z.enum(["week", "month", "dates"]),
+  starts_at: z.string(),
+  ends_at: z.string(),
+  reward_type: ChallengeRewardType,
+  reward_data: z.record(z.string(), z.unknown()),
+  is_active: z.boolean(),
+  /** members with a counted conversion in it, and those who reached the target */
+  participants: z.number().int(),
+  completed: z.number().int(),
+  status: z.enum(["scheduled", "running", "ended", "stopped"]),
+});
+export type Challenge = z.infer<typeof Challenge>;
+
+/**
+ * The creator defines a challenge: {challenge_name, target_referrals, period: week | month
+ * (now to the end of this local week or month) | dates (starts_at, ends_at), reward_type,
+ * reward_data (as a milestone's: lib/rewards rewardDataOf)}. DomainError 400 with the reason.
+ */
+export function createChallenge(companyId: string, challenge: Record<string, unknown>): Promise<Challenge> {
+  return rpc("create_challenge", { p_company_id: companyId, p_challenge: challenge }, Challenge);
+}
+
+/** Stop a challenge (no more progress; completed rewards stay). DomainError 404 for another company's. */
+export function stopChallenge(companyId: string, challengeId: string): Promise<Challenge> {
+  return rpc("stop_challenge", { p_company_id: companyId, p_challenge_id: challengeId }, Challenge);
+}
+
+/** A company's challenges, newest first, a page of ≤ 50 (`after`: the last row's cursor). */
+export function listChallenges(companyId: string, after: string | null = null) {
+  return rpc(
+    "list_challenges",
+    { p_company_id: companyId, p_after: after },
+    z.object({ rows: z.array(Challenge.extend({ cursor: z.string() })), next: z.string().nullable() }),
+  );
+}
+
+/** The challenge form (strings, as a form sends them), checked; the reward value as lib/rewards rewardDataOf reads it. */
+export const ChallengeForm = z.object({
+  challenge_name: z.string().trim().min(1, "Give the challenge a name").max(80, "At most 80 characters"),
+  target_referrals: z
+    .string()
+    .trim()
+    .regex(/^\d{1,6}$/, "The target is a whole number of conversions")
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 100_000, "The target is from 1 to 100 000 conversions"),
+  period: z.enum(["week", "month", "dates"], { message: "Pick this week, this month or dates" }),
+  starts_at: z.string().trim().max(40),
+  ends_at: z.string().trim().max(40),
+  reward_type: ChallengeRewardType,
+  value: z.string().trim().max(500),
+  amount_off: z.boolean().default(false),
+});
+export type ChallengeForm = z.infer<typeof ChallengeForm>;
+
+/**
+ * Create a challenge from the checked form: the reward's data from its typed value
+ * (rewardDataOf), dates only for period "dates". DomainError 400 for a bad value (nothing
+ * written).
+ */
+export async function createChallengeFromForm(companyId: string, f: ChallengeForm, currency: string): Promise<Challenge> {
+  const reward = rewardDataOf(f.reward_type, f.value, currency, { amountOff: f.amount_off });
+  if ("error" in reward) throw new DomainError(400, reward.error);
+  return createChallenge(companyId, {
+    challenge_name: f.challenge_name,
+    target_referrals: f.target_referrals,
+    period: f.period,
+    ...(f.period === "dates" ? { starts_at: f.starts_at, ends_at: f.ends_at } : {}),
+    reward_type: f.reward_type,
+    reward_data: reward.data,
+  });
 }

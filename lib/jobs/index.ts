@@ -10,7 +10,8 @@ import { runPayoutBatch } from "../payouts";
 import { expirePoints } from "../points";
 import { advanceCampaigns } from "../campaigns";
 import { grantDueRewards } from "../rewards";
-import { expireStreaks } from "../gamification";
+import { expireStreaks, snapshotLeaderboards } from "../gamification";
+import { sendDueNotifications } from "../notifications";
 
 export const JOBS = {
   /** pending → available after the hold period */
@@ -32,6 +33,10 @@ export const JOBS = {
   rewards: async () => grantDueRewards(),
   /** streaks whose window passed with no conversion become inactive */
   streaks: async () => ({ expired: await expireStreaks() }),
+  /** finished weeks and months frozen into referral_leaderboard (rank and totals), once */
+  leaderboards: async () => snapshotLeaderboards(),
+  /** notifications not yet accepted by Whop, with backoff */
+  notifications: async () => sendDueNotifications(undefined, 500),
 } satisfies Record<string, () => Promise<Record<string, number>>>;
 
 export type JobName = keyof typeof JOBS;

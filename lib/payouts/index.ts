@@ -11,6 +11,7 @@
  */
 import { APIError } from "@whop/sdk";
 import { z } from "zod";
+import { sendDueNotifications } from "../notifications";
 import { rpc } from "../db";
 import { Page, pageParams } from "../lists";
 import { whop, whopErrorMessage } from "../whop/client";
@@ -96,7 +97,10 @@ export async function payPayout(companyId: string, payoutId: string): Promise<Pa
     console.error(`payout ${p.id}: no definite answer from Whop, will retry`, err);
     return rpc("get_payout", { p_company_id: companyId, p_payout_id: p.id }, Payout);
   }
-  return rpc("complete_payout", { p_company_id: companyId, p_payout_id: p.id, p_transfer_id: transferId }, Payout);
+  const done = await rpc("complete_payout", { p_company_id: companyId, p_payout_id: p.id, p_transfer_id: transferId }, Payout);
+  // "payout sent" to the member (a failure waits for the notifications job)
+  await sendDueNotifications(companyId, 20).catch((err) => console.error(`notifications for ${companyId}:`, (err as Error).message));
+  return done;
 }
 
 /** Creator cancels a requested or failed payout (commissions return to available). */

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
 import { CHECK_TYPES, type CheckType } from "../fraud";
+import { NotificationKind } from "../notifications";
 import { basisPointsToPercent, centsToDecimal, decimalToCents, percentToBasisPoints } from "../money";
 
 export const Program = z.object({
@@ -63,6 +64,8 @@ export const Program = z.object({
   /** surprise drops: the chance per counted conversion (percent) of drop_points points */
   drop_chance_pct: z.number().int(),
   drop_points: z.number().int(),
+  /** the notification kinds (lib/notifications) the creator turned off */
+  notifications_off: z.array(NotificationKind),
 });
 export type Program = z.infer<typeof Program>;
 
@@ -84,6 +87,9 @@ const whole = (label: string, min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `${label} must be from ${min} to ${max}`);
 const FRAUD_MODES = ["off", "flag", "hold"] as const;
+
+/** The settings form's name of a notification kind's checkbox (ticked = sent). */
+export const notifyField = (kind: NotificationKind) => `notify_${kind}`;
 
 /** The settings form's name of a signal's weight field. */
 export const weightField = (check: CheckType) => `fraud_weight_${check}`;
@@ -174,6 +180,7 @@ export const settingsForm = (currency: string) =>
       }),
       drop_chance_pct: whole("Drop chance", 0, 100),
       drop_points: whole("Drop points", 1, 1_000_000),
+      ...Object.fromEntries(NotificationKind.options.map((k) => [notifyField(k), z.string()])),
     })
     .refine((s) => s.fraud_velocity_day >= s.fraud_velocity_hour, {
       path: ["fraud_velocity_day"],
@@ -215,6 +222,8 @@ export const settingsForm = (currency: string) =>
       tiers: s.tiers,
       drop_chance_pct: s.drop_chance_pct,
       drop_points: s.drop_points,
+      // a kind's box left unticked turns it off
+      notifications_off: NotificationKind.options.filter((k) => !["on", "true"].includes((s as Record<string, unknown>)[notifyField(k)] as string)),
     }));
 
 export type SettingsFormValues = Record<string, string>;
@@ -265,6 +274,7 @@ export function settingsFormValues(p: Program, defaultWeights: Record<string, nu
     tiers: p.tiers.map((t) => `${t.name} ${t.min_conversions} ${t.bonus_pct}%`).join(", "),
     drop_chance_pct: String(p.drop_chance_pct),
     drop_points: String(p.drop_points),
+    ...Object.fromEntries(NotificationKind.options.map((k) => [notifyField(k), p.notifications_off.includes(k) ? "" : "on"])),
   };
 }
 

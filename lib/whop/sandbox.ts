@@ -12,7 +12,8 @@
  * POST and GET /checkout_configurations, POST /transfers (one transfer per idempotence
  * key, as Whop does), POST /promo_codes (one code per `Idempotency-Key` header; a code already
  * taken in the company without that key is a 400), GET /promo_codes?company_id= (the
- * company's codes, one page). Answers have the SDK's shapes (amounts in decimal
+ * company's codes, one page), POST /notifications (checked, answers {success: true}; what was
+ * sent is in the requests log). Answers have the SDK's shapes (amounts in decimal
  * currency units). `fail` and `delay` make a route answer an error or answer late.
  */
 import { randomUUID } from "node:crypto";
@@ -323,6 +324,14 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
       promosOf.set(b.company_id, [...(promosOf.get(b.company_id) ?? []), promo]);
       if (idempotencyKey) promoByKey.set(idempotencyKey, promo);
       return answer(res, 200, promo);
+    }
+    if (api === "/notifications" && method === "POST") {
+      const b = (body ?? {}) as Record<string, unknown>;
+      if (typeof b.title !== "string" || typeof b.content !== "string" || (typeof b.experience_id !== "string" && typeof b.company_id !== "string")) {
+        return answer(res, 400, { error: { message: "title, content and experience_id or company_id are required" } });
+      }
+      // queued for delivery, as Whop answers
+      return answer(res, 200, { success: true });
     }
     if (api === "/promo_codes" && method === "GET") {
       const companyId = url.searchParams.get("company_id");

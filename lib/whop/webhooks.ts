@@ -11,7 +11,8 @@
  *
  * After a payment's transaction commits, rewards it unlocked are granted through Whop
  * (lib/rewards grantDueRewards for the company; a failure there is logged and left to the
- * rewards job, never a reason to answer other than 200).
+ * rewards job, never a reason to answer other than 200), and the notifications it queued are
+ * sent (lib/notifications; a Whop failure waits for the notifications job).
  *
  * Answers: 401 missing/forged/tampered/stale signature; 400 malformed JSON or an
  * unknown shape; 200 {outcome, duplicate}; a database failure throws (route → 500,
@@ -20,6 +21,7 @@
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
 import { paymentSignals, type PaymentEvidence } from "../fraud";
+import { sendDueNotifications } from "../notifications";
 import { grantDueRewards } from "../rewards";
 import { whop } from "./client";
 
@@ -147,6 +149,8 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
     // only a payment unlocks rewards (a conversion crossing a milestone); the job does the rest
     if (type === "payment.succeeded" && !r.duplicate && company) {
       await grantDueRewards(company).catch((err) => console.error(`reward grants for ${company}:`, (err as Error).message));
+      // what the payment earned, told to the members (bounded; the job retries the rest)
+      await sendDueNotifications(company, 20).catch((err) => console.error(`notifications for ${company}:`, (err as Error).message));
     }
     return { status: 200, body: { ok: true, ...r } };
   } catch (err) {

@@ -312,3 +312,162 @@ describe("surprise drops and credits (referral_rewards)", () => {
     expect(r).toEqual([{ user_id: t.referrer, reward_type: "credits", v: 200, reason: "milestone", name: "Third" }]);
   });
 });
+
+describe("leaderboard snapshots (referral_leaderboard)", () => {
+  it("a finished week is frozen once with ranks, conversions and commissions; the member's previous rank reads it", async () => {
+    const t = await company();
+    await buy(t.company, t.other, 25);
+    await buy(t.company, t.referrer, 10);
+    await buy(t.company, t.referrer, 10);
+    // everything happened a week ago (the commissions' days too, as the rollups are kept by day)
+    await rows(`update public.referrals set counted_at = counted_at - interval '7 days' where company_id = $1`, [t.company]);
+    await rows(`update public.member_daily set day = day - 7 where company_id = $1`, [t.company]);
+    await call("rebuild_leaderboards", { p_company_id: t.company });
+    const first = await call("snapshot_leaderboards", {});
+    expect(first.periods).toBeGreaterThanOrEqual(1);
+    const snap = () =>
+      rows<Json>(
+        `select user_id, rank, total_referrals, total_commissions_cents::int as c, period_end - period_start as days
+         from public.referral_leaderboard where company_id = $1 and period = 'week' order by rank`,
+        [t.company],
+      );
+    const frozen = await snap();
+    expect(frozen).toEqual([
+      { user_id: t.referrer, rank: 1, total_referrals: 2, c: 400, days: 6 },
+      { user_id: t.other, rank: 2, total_referrals: 1, c: 500, days: 6 },
+    ]);
+    // twice: nothing new; a later change to that week's live board does not rewrite it
+    await call("snapshot_leaderboards", {});
+    await rows(`update public.leaderboard_counts set conversions = 9 where company_id = $1 and user_id = $2 and period = 'week'`, [t.company, t.other]);
+    await call("snapshot_leaderboards", {});
+    expect(await snap()).toEqual(frozen);
+    const b = await call("get_leaderboard", { p_company_id: t.company, p_viewer: t.other, p_period: "week", p_creator: false });
+    expect(b.previous).toEqual({ rank: 2, conversions: 1 });
+    const creator = await call("get_leaderboard_snapshot", { p_company_id: t.company, p_period: "week", p_start: null, p_after_rank: 0 });
+    expect(creator.rows.map((r: Json) => [r.rank, r.name, r.conversions, r.commissions_cents])).toEqual([
+      [1, t.referrer.slice(5, 12), 2, 400],
+      [2, `name_${t.other.slice(-6)}`.replace(/^name_.*/, creator.rows[1].name), 1, 500],
+    ]);
+    expect([creator.next_rank, creator.periods.length]).toEqual([null, 1]);
+    await expectDomainError(call("get_leaderboard_snapshot", { p_company_id: t.company, p_period: "all", p_start: null, p_after_rank: 0 }), 400, /week or a month/);
+    await expectDomainError(call("get_leaderboard_snapshot", { p_company_id: t.company, p_period: "month", p_start: "2001-01-01", p_after_rank: 0 }), 404, /no snapshot/);
+  });
+
+  it("the current week is never frozen", async () => {
+    const t = await company();
+    await buy(t.company, t.referrer);
+    await call("snapshot_leaderboards", {});
+    expect((await rows(`select 1 from public.referral_leaderboard where company_id = $1`, [t.company])).length).toBe(0);
+  });
+});
+
+describe("challenges (referral_challenges)", () => {
+  const challenge = (companyId: string, c: Record<string, unknown>) =>
+    call("create_challenge", {
+      p_company_id: companyId,
+      p_challenge: { challenge_name: "Refer 2", target_referrals: 2, period: "month", reward_type: "points", reward_data: { points: 300 }, ...c },
+    });
+  const progress = (companyId: string, userId: string) =>
+    rows<Json>(`select achieved_referrals, status from public.referral_challenges where company_id = $1 and user_id = $2`, [companyId, userId]);
+
+  it("each counted conversion steps the member's progress; the target completes it once and grants the reward once", async () => {
+    const t = await company();
+    const c = await challenge(t.company, {});
+    expect([c.status, c.period]).toEqual(["running", "month"]);
+    await buy(t.company, t.referrer);
+    expect(await progress(t.company, t.referrer)).toEqual([{ achieved_referrals: 1, status: "active" }]);
+    await buy(t.company, t.referrer);
+    await buy(t.company, t.referrer);
+    expect(await progress(t.company, t.referrer)).toEqual([{ achieved_referrals: 3, status: "completed" }]);
+    const grants = await rows<Json>(`select status, reward_type, result->>'points' as p from public.reward_redemptions where challenge_id = $1`, [c.id]);
+    expect(grants).toEqual([{ status: "granted", reward_type: "points", p: "300" }]);
+    const [credit] = await rows<Json>(`select reason, reward_value::int as v from public.referral_rewards where company_id = $1`, [t.company]);
+    expect(credit).toEqual({ reason: "challenge", v: 300 });
+    const g = await gamification(t.company, t.referrer);
+    expect(g.challenges.map((x: Json) => [x.challenge_name, x.achieved_referrals, x.target_referrals, x.status])).toEqual([["Refer 2", 2, 2, "completed"]]);
+    const [row] = (await call("list_challenges", { p_company_id: t.company, p_after: null })).rows;
+    expect([row.participants, row.completed]).toEqual([1, 1]);
+  });
+
+  it("conversions arriving at once complete it once: one reward", async () => {
+    const t = await company();
+    const c = await challenge(t.company, { target_referrals: 3 });
+    await Promise.all(Array.from({ length: 6 }, () => buy(t.company, t.referrer)));
+    expect(await progress(t.company, t.referrer)).toEqual([{ achieved_referrals: 6, status: "completed" }]);
+    expect((await rows(`select 1 from public.reward_redemptions where challenge_id = $1`, [c.id])).length).toBe(1);
+    expect((await rows(`select 1 from public.transactions where company_id = $1 and points_type = 'CHALLENGE_REWARD'`, [t.company])).length).toBe(1);
+  });
+
+  it("a conversion that stops counting takes its step back before completion; a stopped challenge moves no more", async () => {
+    const t = await company();
+    const c = await challenge(t.company, {});
+    const a = await buy(t.company, t.referrer);
+    await webhook(uid("evt_"), "refund.created", t.company, { id: uid("rfnd_"), amount: 10, status: "succeeded", payment: { id: a.id } });
+    expect(await progress(t.company, t.referrer)).toEqual([{ achieved_referrals: 0, status: "active" }]);
+    expect((await call("stop_challenge", { p_company_id: t.company, p_challenge_id: c.id })).status).toBe("stopped");
+    await buy(t.company, t.referrer);
+    expect(await progress(t.company, t.referrer)).toEqual([{ achieved_referrals: 0, status: "active" }]);
+    await expectDomainError(call("stop_challenge", { p_company_id: "biz_other", p_challenge_id: c.id }), 404, /No such challenge/);
+  });
+
+  it("a week ends on the coming Monday at 00:00 local; dates are checked; a bad challenge writes nothing", async () => {
+    const t = await company();
+    await call("set_program_timezone", { p_company_id: t.company, p_timezone: "Asia/Tokyo" });
+    const w = await challenge(t.company, { period: "week" });
+    const [end] = await rows<Json>(`select to_char($1::timestamptz at time zone 'Asia/Tokyo', 'ID HH24:MI') as v`, [w.ends_at]);
+    expect(end.v).toBe("1 00:00");
+    const d = await challenge(t.company, { period: "dates", starts_at: "2026-01-01", ends_at: "2099-12-31" });
+    expect(new Date(d.ends_at).toISOString()).toBe("2099-12-31T15:00:00.000Z");
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ challenge_name: " " }, /needs a name/],
+      [{ target_referrals: 0 }, /1 to 100 000/],
+      [{ target_referrals: "5" }, /1 to 100 000/],
+      [{ period: "year" }, /week, month or dates/],
+      [{ period: "dates", starts_at: "2026-02-01", ends_at: "2026-01-01" }, /after the start/],
+      [{ period: "dates", starts_at: "2020-01-01", ends_at: "2020-02-01" }, /in the past/],
+      [{ period: "dates", starts_at: "soon", ends_at: "2099-01-01" }, /not a date/],
+      [{ reward_type: "commission", reward_data: { amount_cents: 100 } }, /Unknown reward type/],
+      [{ reward_data: { points: 0 } }, /Points are a whole number/],
+    ];
+    for (const [c, message] of bad) await expectDomainError(challenge(t.company, c), 400, message);
+    expect((await rows(`select 1 from public.challenges where company_id = $1`, [t.company])).length).toBe(2);
+  });
+});
+
+describe("notifications outbox", () => {
+  const outbox = (companyId: string) =>
+    rows<Json>(`select user_id, kind, data, status from public.notifications where company_id = $1 order by created_at, kind`, [companyId]);
+
+  it("a commission, a tier, a milestone and a challenge are queued once each in the event's transaction; a replay queues nothing", async () => {
+    const t = await company({ tiers: [{ name: "Bronze", min_conversions: 0, bonus_pct: 0 }, { name: "Silver", min_conversions: 1, bonus_pct: 1 }] });
+    await call("create_reward", { p_company_id: t.company, p_reward: { name: "First", threshold: 1, reward_type: "points", reward_data: { points: 5 } } });
+    await call("create_challenge", {
+      p_company_id: t.company,
+      p_challenge: { challenge_name: "One", target_referrals: 1, period: "week", reward_type: "points", reward_data: { points: 9 } },
+    });
+    const a = await buy(t.company, t.referrer, 12.5);
+    const kinds = (await outbox(t.company)).map((n) => n.kind).sort();
+    expect(kinds).toEqual(["challenge_completed", "commission_earned", "milestone_reached", "tier_reached"]);
+    const commission = (await outbox(t.company)).find((n) => n.kind === "commission_earned");
+    expect([commission.user_id, commission.data, commission.status]).toEqual([
+      t.referrer,
+      { amount_cents: 250, currency: "USD", level: 1, kind: "commission" },
+      "pending",
+    ]);
+    // the same payment again (a redelivery under a new event id): a duplicate, nothing queued
+    expect((await pay(t.company, a)).outcome).toBe("duplicate_payment");
+    expect((await outbox(t.company)).length).toBe(4);
+  });
+
+  it("a muted member and a kind the creator turned off get nothing; a held commission is not announced", async () => {
+    const t = await company({ notifications_off: ["tier_reached"], fraud_mode: "hold", fraud_hold_score: 20 });
+    await buy(t.company, t.other);
+    expect((await outbox(t.company)).map((n) => n.kind)).toEqual(["commission_earned"]);
+    await call("set_notifications_muted", { p_company_id: t.company, p_user_id: t.other, p_muted: true });
+    await buy(t.company, t.other);
+    expect((await outbox(t.company)).length).toBe(1);
+    await buy(t.company, t.referrer, 10, { referly_signals: { email: "x@mailinator.com", email_disposable: true } });
+    expect((await outbox(t.company)).length).toBe(1);
+    await expectDomainError(call("update_program_settings", { p_company_id: t.company, p_settings: { notifications_off: ["spam"] } }), 400, /notifications off/);
+  });
+});

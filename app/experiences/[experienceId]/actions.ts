@@ -3,6 +3,7 @@
 import type { ActionState } from "@/app/_components/action-form";
 import { attempt } from "@/app/_components/attempt";
 import { setReferralCode } from "@/lib/codes";
+import { setNotificationsMuted } from "@/lib/notifications";
 import { requestPayout } from "@/lib/payouts";
 import { redeemItem } from "@/lib/points";
 import { getProgram } from "@/lib/programs";
@@ -53,4 +54,12 @@ export async function setCodeAction(experienceId: string, _prev: ActionState, fo
   const viewer = await requireExperienceViewer(experienceId);
   const code = String(form.get("code") ?? "").trim();
   return attempt(`/experiences/${experienceId}`, `Your code is now ${code}.`, () => setReferralCode(viewer.companyId, viewer.userId, code));
+}
+
+/** Mute Referly's notifications, or hear them again. */
+export async function setNotificationsAction(experienceId: string, muted: boolean, _prev: ActionState): Promise<ActionState> {
+  const viewer = await requireExperienceViewer(experienceId);
+  return attempt(`/experiences/${experienceId}`, muted ? "Notifications muted." : "Notifications are on.", () =>
+    setNotificationsMuted(viewer.companyId, viewer.userId, muted),
+  );
 }

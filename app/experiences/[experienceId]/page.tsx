@@ -15,7 +15,7 @@ import { describeReward, getMemberRewards, type MemberCampaign, type RewardData 
 import { basisPointsToPercent } from "@/lib/money";
 import { whop } from "@/lib/whop/client";
 import { requireExperienceViewer } from "@/lib/whop/viewer";
-import { setCodeAction } from "./actions";
+import { setCodeAction, setNotificationsAction } from "./actions";
 import { ClaimForm } from "./claim-form";
 import { CopyLink } from "./copy-link";
 
@@ -62,7 +62,7 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
       </Card>
 
       {rewards.campaign && <CampaignCard campaign={rewards.campaign} currency={view.program.currency} />}
-      <GamificationCard game={game} />
+      <GamificationCard game={game} currency={view.program.currency} />
 
       <section className="grid" aria-label="Funnel">
         <Stat label="Clicks" value={view.funnel.clicks} testId="funnel-clicks" />
@@ -132,6 +132,17 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
           )}
         </div>
       </Card>
+
+      <ActionForm
+        action={setNotificationsAction.bind(null, experienceId, !game.notifications_muted)}
+        label={game.notifications_muted ? "Turn notifications on" : "Mute notifications"}
+        className="inline-form"
+      >
+        <Text size="2" className="muted" data-testid="notifications">
+          {game.notifications_muted ? "Notifications are muted." : "You get a Whop notification when you earn, reach a tier or a milestone, or are paid."}
+        </Text>
+        <Button size="1" variant="ghost" type="submit">{game.notifications_muted ? "Turn notifications on" : "Mute notifications"}</Button>
+      </ActionForm>
     </>
   );
 }
@@ -140,13 +151,34 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
  * The member's tier (and what the next one needs), streak (alive, days left, multiplier) and
  * latest credits — each only when the creator has it on (or credits exist).
  */
-function GamificationCard({ game: g }: { game: MemberGamification }) {
+function GamificationCard({ game: g, currency }: { game: MemberGamification; currency: string }) {
   const showDrops = g.drop_chance_pct > 0 || g.drops.length > 0;
-  if (!g.tiers_enabled && !g.streaks_enabled && !showDrops) return null;
+  if (!g.tiers_enabled && !g.streaks_enabled && !showDrops && g.challenges.length === 0) return null;
   const s = g.streak;
   return (
     <Card size="2">
       <div className="stack" aria-label="Your level">
+        {g.challenges.length > 0 && (
+          <div className="stack" data-testid="challenges">
+            <Heading size="4">Challenges</Heading>
+            {g.challenges.map((c) => (
+              <div key={c.id} className="stack" data-testid="challenge">
+                <Text size="2">
+                  <strong>{c.challenge_name}</strong> — {c.achieved_referrals} of {c.target_referrals} conversions · wins{" "}
+                  {describeReward(c.reward_type, c.reward_data as RewardData, currency)} ·{" "}
+                  {c.status === "completed" ? (
+                    <Badge color="green">completed</Badge>
+                  ) : c.status === "expired" ? (
+                    <Badge color="gray">ended</Badge>
+                  ) : (
+                    timeLeft(c.ends_at)
+                  )}
+                </Text>
+                <progress max={c.target_referrals} value={c.achieved_referrals} aria-label={`${c.challenge_name} progress`} />
+              </div>
+            ))}
+          </div>
+        )}
         {g.tiers_enabled && (
           <div className="stack" data-testid="tier">
             <Heading size="4">
@@ -192,7 +224,8 @@ function GamificationCard({ game: g }: { game: MemberGamification }) {
               <ul>
                 {g.drops.map((d) => (
                   <li key={`${d.reason}-${d.created_at}`}>
-                    {d.reason === "drop" ? "🎁 Surprise drop" : "🏁 Milestone"}: +{d.reward_value} points · {day(d.created_at)}
+                    {d.reason === "drop" ? "🎁 Surprise drop" : d.reason === "challenge" ? "🏆 Challenge" : "🏁 Milestone"}: +{d.reward_value}{" "}
+                    points · {day(d.created_at)}
                   </li>
                 ))}
               </ul>

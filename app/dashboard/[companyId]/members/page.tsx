@@ -40,6 +40,7 @@ export default async function MembersPage({
           <Button asChild size="1" variant="ghost">
             <a href={hrefWith(`/dashboard/${companyId}/export/members`, query, { after: null })}>Export CSV</a>
           </Button>
+          <Link href={`${path}/leaderboard`}>Leaderboard →</Link>
           <InvalidQuery invalid={invalid} />
         </form>
         {page.rows.length === 0 ? (

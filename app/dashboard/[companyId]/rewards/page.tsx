@@ -1,4 +1,5 @@
 import { Badge, Button, Card, Heading, Text } from "@whop/react/components";
+import Link from "next/link";
 import { ActionForm } from "@/app/_components/action-form";
 import { day, statusColor } from "@/app/_components/format";
 import { InvalidQuery, Pager } from "@/app/_components/list-controls";
@@ -49,6 +50,9 @@ export default async function RewardsPage({
       <Card size="2">
         <div className="stack">
           <Heading size="4">Milestones</Heading>
+          <Text size="2">
+            <Link href={`/dashboard/${companyId}/rewards/challenges`}>Challenges: goals for a week, a month or your dates →</Link>
+          </Text>
           <Text size="2" className="muted">
             A member unlocks a milestone when this many people they invited have paid (all-time, or within one campaign).
             Once granted, a reward is not taken back; a referral refunded in full before the reward was granted does not count.

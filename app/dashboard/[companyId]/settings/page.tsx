@@ -5,8 +5,9 @@ import { getOverview, todayIn } from "@/lib/analytics";
 import { CHECK_HELP, CHECK_TYPES } from "@/lib/fraud";
 import { gamificationPreview, type GamificationPreview } from "@/lib/gamification";
 import { listTrustedMembers } from "@/lib/members";
+import { KIND_LABELS, NotificationKind } from "@/lib/notifications";
 import { formatMoney } from "@/lib/money";
-import { fraudDefaultWeights, getProgram, settingsFormValues, weightField } from "@/lib/programs";
+import { fraudDefaultWeights, getProgram, notifyField, settingsFormValues, weightField } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { setTimezoneAction } from "../actions";
 import { setTrustedAction } from "../fraud/actions";
@@ -48,7 +49,8 @@ const gamificationSection: Section = {
   title: "Streaks, tiers and drops",
   intro:
     "Bonuses that bring members back. Streaks and tiers raise level-1 commissions only, and only while switched on; " +
-    "a member's streak and tier are kept either way. Only counted conversions move them (not held, rejected or fully refunded ones).",
+    "a member's streak and tier are kept either way. Only counted conversions move them (not held, rejected or fully refunded ones). " +
+    "Challenges are set up under Rewards → Challenges.",
   fields: [
     { name: "streaks_enabled", label: "Streak bonus", checkbox: true },
     { name: "streak_window_days", label: "Streak window (days)", hint: "A conversion within this many days of the last keeps the streak alive" },
@@ -59,6 +61,13 @@ const gamificationSection: Section = {
     { name: "drop_chance_pct", label: "Surprise drop chance (%)", hint: "Per counted conversion; 0 = off" },
     { name: "drop_points", label: "Points per drop" },
   ],
+};
+
+/** The settings form's "Notifications" group: each kind Whop notifications are sent for. */
+const notificationsSection: Section = {
+  title: "Notifications",
+  intro: "Members get a Whop notification that opens the app, for each kind ticked here. A member can also mute them on their Home.",
+  fields: NotificationKind.options.map((k) => ({ name: notifyField(k), label: KIND_LABELS[k], checkbox: true })),
 };
 
 /** What a level-1 commission on an example payment would be at each tier and streak step (saved settings). */
@@ -131,7 +140,7 @@ export default async function SettingsPage({ params }: { params: Promise<{ compa
       <Card size="3">
         <div className="stack">
           <Heading size="4">Program settings</Heading>
-          <SettingsForm companyId={companyId} values={settingsFormValues(program, defaults)} more={[fraudSection(defaults), gamificationSection]} />
+          <SettingsForm companyId={companyId} values={settingsFormValues(program, defaults)} more={[fraudSection(defaults), gamificationSection, notificationsSection]} />
         </div>
       </Card>
       <GamificationPreviewCard preview={preview} baseCents={previewCents} currency={program.currency} />
