@@ -3,7 +3,8 @@
  * real on the test Postgres (referly_sql), never mocked. Each fast-check run makes a fresh
  * company with mlm_enabled, max_level 2|3, random rates, hold_days 0|>0, a ledger account,
  * and a referrer chain A ← B ← C ← D (B, C and D pay; A paying is "no attribution"), then
- * applies a random sequence of steps: payments (first and renewals, with or without tax),
+ * applies a random sequence of steps: payments (first and renewals, with or without tax; new
+ * members joining through A's, B's or C's code),
  * duplicate and concurrent deliveries, refunds (created, pending → updated, repeated),
  * disputes, releases after back-dated holds, payouts (request, start, complete, fail,
  * cancel), points items, redemptions and grants, and interleavings concurrent requests can
@@ -19,10 +20,10 @@
  *
  * After EVERY step these invariants are checked (derived from the SQL, see each check):
  *  1. points: balance cache = Σ ledger points, and ≥ 0, for every user of the company;
- *  2. commissions follow the one rounding rule: amount = round_half_down(base × rate / 10000),
- *     i.e. −5000 ≤ amount·10000 − base·rate < 5000 (it may exceed the exact rate by less than
+ *  2. commissions follow the one rounding rule: amount = round_half_down(base × rate × streak
+ *     multiplier / 10000), i.e. −5000 ≤ amount·10000 − base·rate·multiplier < 5000 (it may exceed the exact rate by less than
  *     half a cent, by design: DESIGN.md "round half down to the cent" rounds to the nearest
- *     cent); rate and base are the program's level rate and total − tax; 0 ≤ reversed ≤
+ *     cent); rate (less its campaign and tier bonuses) and base are the program's level rate and total − tax; 0 ≤ reversed ≤
  *     amount, and reversals plus clawbacks never take back more than the amount;
  *  3. every delivered event id is in webhook_events exactly once; at most one commission per
  *     (payment, beneficiary, level); one 'payment' ledger row per payment;
@@ -57,6 +58,13 @@
  * 10. the commission ledger: Σ 'commission'-kind ledger rows of a member = Σ amount of their
  *     'commission' and 'bonus' (money prize) commission rows, each such row with exactly one
  *     'commission' ledger row of its amount (reversals, clawbacks and payouts are other kinds).
+ * 11. streaks, tiers and drops (random: streaks on or off with a random step and cap, tiers on
+ *     or off with a random Silver, drops at 0, 50 or 100 %): a tier bonus only at level 1 with
+ *     tiers on and at most the bonus of the member's tier; a streak multiplier only on a
+ *     converting payment's level-1 commission with streaks on, at most the cap (invariant 2
+ *     checks amount = round_half_down(base × rate × multiplier)); a member's tier is the tier of
+ *     a best count never below their counted referrals; drops
+ *     of drop_points each to the referral's referrer, and the SURPRISE_DROP points equal them.
  *
  * Replay a failure with FC_SEED=<seed> FC_PATH=<path> (printed by fast-check; FC_NO_SHRINK=1 to
  * skip shrinking); FC_RUNS=<n> changes the number of runs; FC_TRACE=1 prints every run's steps.
@@ -114,6 +122,7 @@ type Sig = "disposable" | "card" | "email" | null;
 
 type Step =
   | { t: "pay"; payer: number; cents: number; taxBp: number | null; copies: number; sig: Sig }
+  | { t: "newReferee"; referrer: number; cents: number }
   | { t: "redeliver"; k: number }
   | { t: "samePayment"; k: number }
   | { t: "refund"; k: number; part: number | "full"; copies: number }
@@ -178,6 +187,11 @@ const copies = fc.oneof(
 );
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  {
+    // a new member joins through A, B or C's code and pays (more conversions per referrer: streaks)
+    weight: 3,
+    arbitrary: rec({ t: fc.constant("newReferee" as const), referrer: fc.integer({ min: 0, max: 2 }), cents: fc.integer({ min: 1, max: 50000 }) }),
+  },
   {
     weight: 10,
     arbitrary: rec({
@@ -292,6 +306,17 @@ const configArb = rec({
     }),
     { nil: null },
   ),
+  // streaks, tiers and drops (20261122060000_streaks_tiers_drops.sql): each on or off
+  gamification: rec({
+    streaks: fc.boolean(),
+    stepPct: fc.integer({ min: 0, max: 100 }),
+    capPct: fc.integer({ min: 0, max: 100 }),
+    tiers: fc.boolean(),
+    // Silver's threshold and bonus (Bronze 0 at 0 %)
+    silverAt: fc.integer({ min: 1, max: 3 }),
+    silverPct: fc.oneof(fc.constant(5), fc.integer({ min: 0, max: 10000 }).map((bp) => bp / 100)),
+    dropPct: fc.constantFrom(0, 50, 100),
+  }),
 });
 type Config = typeof configArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -350,6 +375,16 @@ class Scenario {
         fraud_mode: cfg.fraudMode,
         fraud_hold_score: cfg.holdScore,
         fraud_weights: { disposable_email: cfg.disposableWeight },
+        streaks_enabled: cfg.gamification.streaks,
+        streak_step_pct: cfg.gamification.stepPct,
+        streak_cap_pct: cfg.gamification.capPct,
+        tiers_enabled: cfg.gamification.tiers,
+        tiers: [
+          { name: "Bronze", min_conversions: 0, bonus_pct: 0 },
+          { name: "Silver", min_conversions: cfg.gamification.silverAt, bonus_pct: cfg.gamification.silverPct },
+        ],
+        drop_chance_pct: cfg.gamification.dropPct,
+        drop_points: 7,
       },
     });
     if (cfg.campaign) {
@@ -478,6 +513,20 @@ class Scenario {
         this.payments.push({ id: data.id as string, data, cents: step.cents, left: step.cents });
         const out = await this.deliver({ id: uid("evt_"), type: "payment.succeeded", data }, step.copies);
         return step.sig ? `${out} [${step.sig}]` : out;
+      }
+      case "newReferee": {
+        const { code } = await call("get_or_create_code", { p_company_id: company, p_user_id: members[step.referrer], p_username: `m${step.referrer}`, p_name: null });
+        const data: Record<string, unknown> = {
+          id: uid("pay_"),
+          status: "paid",
+          total: decimal(step.cents),
+          subtotal: decimal(step.cents),
+          currency: "usd",
+          user: { id: uid("user_n"), username: null, name: null },
+          metadata: { referral_code: code },
+        };
+        this.payments.push({ id: data.id as string, data, cents: step.cents, left: step.cents });
+        return this.deliver({ id: uid("evt_"), type: "payment.succeeded", data });
       }
       case "redeliver": {
         if (this.events.length === 0) return "skip";
@@ -845,7 +894,7 @@ class Scenario {
     const { company, members, cfg } = this;
     const q = async <T = Record<string, unknown>>(text: string, params: unknown[]) =>
       (await sql.query(text, params)).rows as T[];
-    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings, analytics, fraud, campaign, commissionLedger] = await Promise.all([
+    const [points, badCommissions, events, dupCommissions, paymentRows, money, earningRows, earnings, analytics, fraud, campaign, commissionLedger, boosts] = await Promise.all([
       // 1
       q<{ user_id: string; balance: string; ledger: string }>(
         `select user_id, coalesce(b.balance, 0)::text as balance, coalesce(t.s, 0)::text as ledger
@@ -864,9 +913,9 @@ class Scenario {
          left join (select reverses_commission_id as id, sum(amount_cents) as clawed from public.commissions
                     where company_id = $1 and kind = 'clawback' group by 1) k on k.id = c.id
          where c.company_id = $1 and c.kind = 'commission' and (
-               (c.rate_bp > 0 and not (c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp >= -5000
-                                   and c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp < 5000))
-            or c.rate_bp - c.campaign_bonus_bp <> ($2::int[])[c.level]
+               (c.rate_bp > 0 and not (c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp * c.streak_multiplier >= -5000
+                                   and c.amount_cents * 10000 - c.base_amount_cents::numeric * c.rate_bp * c.streak_multiplier < 5000))
+            or c.rate_bp - c.campaign_bonus_bp - c.tier_bonus_bp <> ($2::int[])[c.level]
             or c.level > $3
             or c.base_amount_cents <> greatest(p.amount_cents - p.tax_cents, 0)
             or c.reversed_cents < 0 or c.reversed_cents > c.amount_cents
@@ -1019,6 +1068,33 @@ class Scenario {
                     and t.reference_id = c.id::text and t.amount_cents = c.amount_cents and t.user_id = c.beneficiary_user_id) <> 1`,
         [company],
       ),
+      // 11: each row a broken rule (labelled), none expected
+      q<{ rule: string; id: string; detail: unknown }>(
+        `select 'tier bonus off level 1, with tiers off, or not the tier of the best count' as rule, c.id::text as id, to_jsonb(c) as detail
+           from public.commissions c join public.programs p on p.company_id = c.company_id
+           where c.company_id = $1 and c.tier_bonus_bp > 0 and (c.level <> 1 or not p.tiers_enabled
+             or c.tier_bonus_bp > (public.tier_for(p, (select best_conversions from public.referral_tiers t
+                                                      where t.company_id = $1 and t.user_id = c.beneficiary_user_id))->>'bonus_pct')::numeric * 100)
+         union all select 'streak multiplier off level 1, on a renewal, with streaks off, or above the cap', c.id::text, to_jsonb(c)
+           from public.commissions c join public.programs p on p.company_id = c.company_id
+           where c.company_id = $1 and c.streak_multiplier <> 1 and (c.level <> 1 or not p.streaks_enabled
+             or c.streak_multiplier > 1 + p.streak_cap_pct::numeric / 100
+             or c.payment_id <> (select x.payment_id from public.payments x where x.company_id = $1 and x.referral_id = c.referral_id
+                                 order by x.created_at, x.payment_id limit 1))
+         union all select 'a tier below the best count ever counted, or not its tier', t.user_id, to_jsonb(t)
+           from public.referral_tiers t join public.reward_progress g using (company_id, user_id) join public.programs p using (company_id)
+           where t.company_id = $1 and (t.best_conversions < g.conversions or t.current_tier <> public.tier_for(p, t.best_conversions)->>'name')
+         union all select 'a drop of other than drop_points, or for another company''s referral', d.source_id, to_jsonb(d)
+           from public.referral_rewards d join public.programs p using (company_id)
+           where d.company_id = $1 and d.reason = 'drop' and (d.reward_value <> p.drop_points
+             or not exists (select 1 from public.referrals r where r.id = d.source_id::uuid and r.company_id = $1 and r.referrer_user_id = d.user_id))
+         union all select 'Σ SURPRISE_DROP points <> Σ drops', $1::text, jsonb_build_object('points', (select coalesce(sum(points), 0) from public.transactions
+             where company_id = $1 and points_type = 'SURPRISE_DROP'), 'drops', (select coalesce(sum(reward_value), 0) from public.referral_rewards
+             where company_id = $1 and reason = 'drop'))
+           where (select coalesce(sum(points), 0) from public.transactions where company_id = $1 and points_type = 'SURPRISE_DROP')
+              <> (select coalesce(sum(reward_value), 0) from public.referral_rewards where company_id = $1 and reason = 'drop')`,
+        [company],
+      ),
     ]);
 
     const fail = (invariant: string, detail: unknown) => {
@@ -1071,6 +1147,8 @@ class Scenario {
     if (campaign.length) fail(`9 (${campaign[0].rule})`, campaign);
     // 10. the commission ledger = the commission and money-prize rows
     if (commissionLedger.length) fail(`10 (${commissionLedger[0].rule})`, commissionLedger);
+    // 11. streaks, tiers and drops: where a boost may be, the tier of the best count, drops once in points
+    if (boosts.length) fail(`11 (${boosts[0].rule})`, boosts);
   }
 }
 
