@@ -30,8 +30,8 @@
  *    triggers would bucket everything on today's date. Global jobs run with triggers on
  *    (they may touch other companies). At the end the jobs catch up at the real time
  *    (release_commissions, expire_referrals), the demo's rollups and leaderboards are rebuilt
- *    from its rows (rebuild_analytics, rebuild_leaderboards: the repair paths) and
- *    check_analytics must say ok.
+ *    from its rows (rebuild_analytics, rebuild_leaderboards: the repair paths), the finished
+ *    weeks and months are frozen (snapshot_leaderboards) and check_analytics must say ok.
  *  - The plan is made first (`buildPlan`: every event as literal SQL; a statement that needs
  *    an earlier result looks it up, e.g. the payout requested at a given time), then sent
  *    as a script, a few hundred statements per round trip: about a second in all.
@@ -486,6 +486,12 @@ function buildPlan(): Ev[] {
       },
     })})`,
   ]);
+  // ── gamification on, after the history (its amounts are the program's own terms): streaks,
+  // tiers, surprise drops and a challenge for this month ──
+  at(1, () => [
+    `select public.update_program_settings(${CO}, ${J({ streaks_enabled: true, tiers_enabled: true, drop_chance_pct: 10, drop_points: 50 })})`,
+    `select public.create_challenge(${CO}, ${J({ challenge_name: "Refer 3 this month", target_referrals: 3, period: "month", reward_type: "points", reward_data: { points: 300 } })})`,
+  ]);
   const sprint: Join[] = [];
   const sprintJoin = (referrer: string, day: number, plan: Plan) =>
     sprint.push({ referrer: byKey.get(referrer)!, user: nextReferee(), t: day * DAY + int(0, 10 * HOUR), plan, trial: false, payments: null });
@@ -694,6 +700,8 @@ async function seedInTransaction(client: pg.Client): Promise<{ seeded: boolean; 
   await q(`select public.rebuild_analytics($1)`, [DEMO_COMPANY_ID]);
   // the boards of the dates the referrals now have (they were counted on today's boards)
   await q(`select public.rebuild_leaderboards($1)`, [DEMO_COMPANY_ID]);
+  // the finished weeks and months frozen, as the leaderboards job does (members' previous rank)
+  await q(`select public.snapshot_leaderboards()`);
   const [check] = await q<{ v: { ok: boolean; differences: unknown[] } }>(`select public.check_analytics($1) as v`, [DEMO_COMPANY_ID]);
   if (!check.v.ok) throw new Error(`demo history: the rollups do not reconcile: ${JSON.stringify(check.v.differences)}`);
   return { seeded: true };

@@ -304,9 +304,11 @@ export function useFraudSettings(settings: Record<string, unknown>) {
  * Run this file's purchases at the program's own terms: the demo's milestones switched off
  * and its running campaigns limited to a product the demo checkout doesn't sell (so a
  * purchase earns exactly the program's rate and points), put back after the file's last
- * test. test/e2e/campaigns.test.ts is where campaigns and milestones are tested.
+ * test, with the gamification off (useGamificationOff). test/e2e/campaigns.test.ts is where
+ * campaigns and milestones are tested.
  */
 export function useProgramTermsOnly() {
+  useGamificationOff();
   let campaigns: { id: string; rules: unknown }[] = [];
   let rewards: string[] = [];
   beforeAll(async () => {
@@ -321,3 +323,23 @@ export function useProgramTermsOnly() {
   });
 }
 
+
+/**
+ * Run this file's purchases without the demo's gamification boosts: streak and tier bonuses
+ * and surprise drops off, its running challenges stopped (a purchase earns no extra money or
+ * points), put back after the file's last test. test/e2e/gamification.test.ts tests them.
+ */
+export function useGamificationOff() {
+  let before: Record<string, unknown> | undefined;
+  let challenges: string[] = [];
+  beforeAll(async () => {
+    before = (await sql(`select streaks_enabled, tiers_enabled, drop_chance_pct from public.programs where company_id = $1`, [COMPANY]))[0];
+    challenges = (await sql(`select id from public.challenges where company_id = $1 and is_active`, [COMPANY])).map((c) => c.id);
+    await fn("update_program_settings", COMPANY, JSON.stringify({ streaks_enabled: false, tiers_enabled: false, drop_chance_pct: 0 }));
+    await sql(`update public.challenges set is_active = false where id = any($1::uuid[])`, [challenges]);
+  });
+  afterAll(async () => {
+    if (before) await fn("update_program_settings", COMPANY, JSON.stringify(before));
+    await sql(`update public.challenges set is_active = true where id = any($1::uuid[])`, [challenges]);
+  });
+}

@@ -16,10 +16,12 @@ import { describe, expect, it } from "vitest";
 import { promoCodeFor } from "../../lib/rewards";
 import { DEMO_EXPERIENCE_ID } from "../../lib/whop/demo";
 import {
-  ALEX, CASEY, checkLayout, codeOf, commissionOfBuyer, COMPANY, DASH, fn, HOME, nav, open, purchaseThrough, says, shot, shows, sql, text, useBrowser, useFraudSettings, visit,
+  ALEX, CASEY, checkLayout, codeOf, commissionOfBuyer, COMPANY, DASH, fn, HOME, nav, open, purchaseThrough, says, shot, shows, sql, text, useBrowser, useFraudSettings, useGamificationOff, visit,
 } from "./browser";
 
 useBrowser();
+// the campaign's bonus alone on top of the program's rate: no streak or tier bonus, no drops
+useGamificationOff();
 // velocity limits out of reach: the browser files buy through the same links many times an
 // hour (a held referral would rightly not count; the SQL tests cover that)
 useFraudSettings({ fraud_mode: "hold", fraud_hold_score: 50, fraud_min_seconds: 10, fraud_velocity_hour: 1000, fraud_velocity_day: 10000 });

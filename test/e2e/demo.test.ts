@@ -304,7 +304,7 @@ describe.each(WIDTHS)("the creator's dashboard at %i px", (width) => {
       await percentField.fill("150");
       await form.getByRole("button", { name: "Save settings" }).click();
       await form.getByText("Commission must be a percent from 0 to 100, at most 2 decimals").waitFor();
-      await says(form, "Please fix the highlighted fields.");
+      await says(form, "Please fix the highlighted fields.", "alert");
       expect((await program()).commission_rate_bp).toBe(before.commission_rate_bp);
 
       const otherHold = String(before.hold_days === 7 ? 8 : 7);

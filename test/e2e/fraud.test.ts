@@ -339,7 +339,7 @@ describe("the Fraud section", () => {
       await input("fraud_weight_ip_duplicate").fill("101");
       await input("fraud_min_seconds").fill("ten");
       await form.getByRole("button", { name: "Save settings" }).click();
-      await says(form, "Please fix the highlighted fields.");
+      await says(form, "Please fix the highlighted fields.", "alert");
       await group.getByText("Hold score must be from 1 to 100").waitFor();
       await group.getByText("A weight must be from 0 to 100").waitFor();
       await group.getByText("Fast purchase seconds must be a whole number").waitFor();

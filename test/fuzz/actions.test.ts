@@ -46,7 +46,7 @@ const hostile: fc.Arbitrary<string> = fc.oneof(
 /** Everything this company has, as one comparable value (what a refusal must leave alone). */
 async function fingerprint(): Promise<Record<string, string>> {
   const tables = ["programs", "referral_codes", "retired_codes", "campaigns", "rewards", "points_items", "reward_redemptions",
-    "redemptions", "transactions", "payouts", "commissions", "referrals", "points_balances"];
+    "redemptions", "transactions", "payouts", "commissions", "referrals", "points_balances", "challenges", "notifications"];
   const out: Record<string, string> = {};
   for (const table of tables) {
     const [r] = (
@@ -199,6 +199,7 @@ describe("hostile values in every form", () => {
   it.each([
     [`${dash}/settings`, "creator"],
     [`${dash}/rewards`, "creator"],
+    [`${dash}/rewards/challenges`, "creator"],
     [`${dash}/campaigns`, "creator"],
     [`${dash}/campaigns/:campaign`, "creator"],
     [`${dash}/members/${t.referrer}`, "creator"],
@@ -208,6 +209,7 @@ describe("hostile values in every form", () => {
     [home, "member"],
     [`${home}/earnings`, "member"],
     [`${home}/rewards`, "member"],
+    [`${home}/leaderboard`, "member"],
   ])("%s (%s): never a 5xx or an error page, a refusal writes nothing", { timeout: 240_000 }, async (path, who) => {
     const outcomes = await fuzzSection(who === "creator" ? admin : t.referrer, path.replace(":campaign", campaignId));
     expect(outcomes.length).toBeGreaterThan(0);

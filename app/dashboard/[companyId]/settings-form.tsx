@@ -132,7 +132,7 @@ export function SettingsForm({ companyId, values, more = [] }: { companyId: stri
           {pending ? "Saving…" : "Save settings"}
         </Button>
         {state.message && (
-          <Text role="status" className={state.ok ? "" : "field-error"}>
+          <Text role={state.ok ? "status" : "alert"} className={state.ok ? "" : "field-error"}>
             {state.message}
           </Text>
         )}
