@@ -15,7 +15,13 @@
  *   - get_campaign (the creator's campaign page: the top 50 standings);
  *   - list_rewards (the creator's milestones with their unlocked counters);
  *   - get_leaderboard, this week's and the all-time board (the member's Leaderboard: top 10,
- *     their rank, last week's rank), boards filled the same way (leaderboard_counts/levels).
+ *     their rank, last week's rank), boards filled the same way (leaderboard_counts/levels);
+ *   - snapshot_leaderboards (the job freezing last week: MEMBERS ranked rows, once), then
+ *     get_leaderboard_snapshot (the creator's past week, a page of 50) and the member's board
+ *     reading last week's rank from the snapshot;
+ *   - get_member_gamification (the member Home's tier, streak, drops and challenges), with
+ *     streaks, tiers and drops on, every member with a tier and a streak, two running
+ *     challenges and a progress row each.
  * Prints p50 / p95 / max in milliseconds of wall time per call, over one connection.
  */
 import { mkdtempSync } from "node:fs";
@@ -86,6 +92,34 @@ await q(
    select company_id, period, period_start, conversions, count(*) from public.leaderboard_counts where company_id = $1 and conversions > 0 group by 1, 2, 3, 4`,
   [company],
 );
+// gamification (…_streaks_tiers_drops.sql, …_challenges.sql): every member has a tier and a
+// streak, two challenges run and every member has progress in the first
+await q(`select public.update_program_settings($1, '{"streaks_enabled": true, "tiers_enabled": true, "drop_chance_pct": 10}')`, [company]);
+await q(
+  `insert into public.referral_tiers (company_id, user_id, current_tier, best_conversions, reached_at)
+   select company_id, user_id, public.tier_for(p, conversions)->>'name', conversions, now() from public.reward_progress g
+   join public.programs p using (company_id) where g.company_id = $1`,
+  [company],
+);
+await q(
+  `insert into public.referral_streaks (company_id, user_id, current_streak, longest_streak, bonus_multiplier, started_at, last_conversion_at,
+     last_referral_id, streak_expires_at)
+   select $1, user_id, 1 + (conversions % 5), 1 + (conversions % 5), 1 + least(0.1 * (conversions % 5), 0.5), now() - interval '3 days',
+     now() - interval '1 day', gen_random_uuid(), now() + interval '6 days' from public.reward_progress where company_id = $1`,
+  [company],
+);
+for (const [name, target] of [["Refer 5 this month", 5], ["Refer 20 this week", 20]] as const) {
+  await q(`select public.create_challenge($1, $2)`, [
+    company,
+    { challenge_name: name, target_referrals: target, period: target === 5 ? "month" : "week", reward_type: "points", reward_data: { points: 500 } },
+  ]);
+}
+await q(
+  `insert into public.referral_challenges (company_id, challenge_id, user_id, challenge_name, target_referrals, achieved_referrals, status)
+   select $1, c.id, g.user_id, c.challenge_name, c.target_referrals, least(g.conversions, 5), case when g.conversions >= 5 then 'completed' else 'active' end
+   from public.reward_progress g cross join (select * from public.challenges where company_id = $1 and target_referrals = 5) c where g.company_id = $1`,
+  [company],
+);
 await q(`update public.campaigns set total_referrals = (select sum(conversions) from public.campaign_members where campaign_id = $1) where id = $1`, [campaignId]);
 await q(`vacuum analyze`);
 console.log(`seeded ${MEMBERS} members in the standings in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -108,6 +142,16 @@ await time("get_campaign (top 50 standings)", () => q(`select public.get_campaig
 await time("list_rewards (milestones + unlocked)", () => q(`select public.list_rewards($1)`, [company]));
 await time("get_leaderboard week (top 10, rank, last week)", () => q(`select public.get_leaderboard($1, $2, 'week', false)`, [company, member()]));
 await time("get_leaderboard all time", () => q(`select public.get_leaderboard($1, $2, 'all', false)`, [company, member()]));
+await time("get_member_gamification (Home: tier, streak, challenges)", () => q(`select public.get_member_gamification($1, $2)`, [company, member()]));
+{
+  const t = performance.now();
+  const [{ r }] = await q(`select public.snapshot_leaderboards() as r`);
+  console.log(`snapshot_leaderboards (last week, once): ${JSON.stringify(r)} in ${(performance.now() - t).toFixed(0)} ms`);
+}
+await time("get_leaderboard_snapshot (creator, 50 by rank)", (i) =>
+  q(`select public.get_leaderboard_snapshot($1, 'week', null, $2)`, [company, (i * 997) % Math.max(1, MEMBERS - 50)]),
+);
+await time("get_leaderboard week (previous from snapshot)", () => q(`select public.get_leaderboard($1, $2, 'week', false)`, [company, member()]));
 const [{ place }] = await q(`select (public.get_member_rewards($1, 'user_m1'))->'campaign'->>'place' as place`, [company]);
 console.log(`sanity: user_m1's live place ${place} of ${MEMBERS}`);
 

@@ -4,12 +4,18 @@
  * N attributed payments, sequentially and with C concurrent connections, plus duplicate
  * deliveries. Prints events/second and latency percentiles.
  *
- *   npx tsx bench/webhooks.ts [N=2000] [C=8] [--campaign]
+ *   npx tsx bench/webhooks.ts [N=2000] [C=8] [--campaign] [--gamification]
  *
  * --campaign: an active campaign (bonus rate and points, prizes) and three milestones
  * (points at 3, a promo code at 10, custom at 50) are live, so every conversion also joins
  * the campaign, counts in its standings and checks the milestones (the referrer is the
  * same for every payment: the campaign's rows are as hot as they get).
+ *
+ * --gamification: everything of seed 000's gamification on — streak bonus (+10 % a step to
+ * ×1.5), tier bonus (Bronze 0, Silver 5, Gold 20), surprise drops (50 %), two running
+ * challenges (one completed on the way), every notification kind (queued in the outbox; not
+ * sent: that is after the transaction). Without it they are off (streaks and tiers are still
+ * kept, as they always are) and every notification kind is turned off.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +28,7 @@ const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const N = Number(args[0] ?? 2000);
 const C = Number(args[1] ?? 8);
 const CAMPAIGN = process.argv.includes("--campaign");
+const GAMIFICATION = process.argv.includes("--gamification");
 
 const db = await startEmbedded({ dir: mkdtempSync(path.join(tmpdir(), "referly-bench-")), persistent: false });
 await db.createDatabase("bench");
@@ -44,7 +51,25 @@ if (CAMPAIGN) {
     await backend.rpc("create_reward", { p_company_id: company, p_reward: { name: `at ${threshold}`, threshold, reward_type, reward_data } });
   }
 }
+if (GAMIFICATION) {
+  await backend.rpc("update_program_settings", {
+    p_company_id: company,
+    p_settings: { streaks_enabled: true, streak_step_pct: 10, streak_cap_pct: 50, tiers_enabled: true, drop_chance_pct: 50, drop_points: 25 },
+  });
+  for (const [name, target] of [["Refer 5 this month", 5], ["Refer 100 000 this week", 100_000]] as const) {
+    await backend.rpc("create_challenge", {
+      p_company_id: company,
+      p_challenge: { challenge_name: name, target_referrals: target, period: target === 5 ? "month" : "week", reward_type: "points", reward_data: { points: 500 } },
+    });
+  }
+} else {
+  await backend.rpc("update_program_settings", {
+    p_company_id: company,
+    p_settings: { notifications_off: ["commission_earned", "tier_reached", "milestone_reached", "challenge_completed", "payout_sent"] },
+  });
+}
 console.log(CAMPAIGN ? "with a campaign and three milestones live" : "no campaign, no milestones");
+console.log(GAMIFICATION ? "gamification on: streaks, tiers, drops, two challenges, notifications" : "gamification off");
 
 const payment = (i: number) => ({
   id: `pay_${i}`,

@@ -45,7 +45,8 @@ export function setLeaderboardAnonymous(companyId: string, userId: string, anony
   return rpc("set_leaderboard_anonymous", { p_company_id: companyId, p_user_id: userId, p_anonymous: anonymous }, z.boolean());
 }
 
-const TierJson = z.object({ name: z.string(), min_conversions: z.number().int(), bonus_pct: z.number() });
+/** A tier (programs.tiers): bonus_pct percentage points on the level-1 rate; plan_id: a Whop plan given free once, on reaching it */
+const TierJson = z.object({ name: z.string(), min_conversions: z.number().int(), bonus_pct: z.number(), plan_id: z.string().optional() });
 
 export const MemberGamification = z.object({
   /** counted conversions, all time (held, rejected and fully refunded ones don't count) */

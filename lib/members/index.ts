@@ -69,6 +69,8 @@ export const MemberDetail = z.object({
     }),
   ),
   points: z.array(z.object({ points: z.number().int(), type: z.string().nullable(), memo: z.string().nullable(), created_at: z.string() })),
+  /** their converted referrals per plan bought, most first (referral_plan_stats, kept by the conversions) */
+  plans: z.array(z.object({ plan_id: z.string(), conversions: z.number().int(), active_referrals: z.number().int() })),
 });
 export type MemberDetail = z.infer<typeof MemberDetail>;
 

@@ -60,7 +60,7 @@ export const Program = z.object({
   streak_cap_pct: z.number().int(),
   /** tiers: bonus_pct (percentage points) added to the level-1 rate from min_conversions on */
   tiers_enabled: z.boolean(),
-  tiers: z.array(z.object({ name: z.string(), min_conversions: z.number().int(), bonus_pct: z.number() })),
+  tiers: z.array(z.object({ name: z.string(), min_conversions: z.number().int(), bonus_pct: z.number(), plan_id: z.string().optional() })),
   /** surprise drops: the chance per counted conversion (percent) of drop_points points */
   drop_chance_pct: z.number().int(),
   drop_points: z.number().int(),
@@ -169,12 +169,12 @@ export const settingsForm = (currency: string) =>
       tiers: z.string().transform((v, ctx) => {
         const tiers = [];
         for (const part of v.split(",").map((p) => p.trim()).filter(Boolean)) {
-          const m = /^(.{1,40}?)\s+(\d{1,7})\s+(\d{1,3}(?:\.\d{1,2})?)\s*%$/.exec(part);
+          const m = /^(.{1,40}?)\s+(\d{1,7})\s+(\d{1,3}(?:\.\d{1,2})?)\s*%(?:\s+(plan_[A-Za-z0-9]{1,40}))?$/.exec(part);
           if (!m) {
-            ctx.addIssue({ code: "custom", message: `Write tiers as Bronze 0 0%, Silver 5 2%, Gold 20 5% ("${part}")` });
+            ctx.addIssue({ code: "custom", message: `Write tiers as Bronze 0 0%, Silver 5 2%, Gold 20 5% plan_XXX ("${part}")` });
             return [];
           }
-          tiers.push({ name: m[1], min_conversions: Number(m[2]), bonus_pct: Number(m[3]) });
+          tiers.push({ name: m[1], min_conversions: Number(m[2]), bonus_pct: Number(m[3]), ...(m[4] ? { plan_id: m[4] } : {}) });
         }
         return tiers;
       }),
@@ -271,7 +271,7 @@ export function settingsFormValues(p: Program, defaultWeights: Record<string, nu
     streak_step_pct: String(p.streak_step_pct),
     streak_cap_pct: String(p.streak_cap_pct),
     tiers_enabled: p.tiers_enabled ? "on" : "",
-    tiers: p.tiers.map((t) => `${t.name} ${t.min_conversions} ${t.bonus_pct}%`).join(", "),
+    tiers: p.tiers.map((t) => `${t.name} ${t.min_conversions} ${t.bonus_pct}%${t.plan_id ? ` ${t.plan_id}` : ""}`).join(", "),
     drop_chance_pct: String(p.drop_chance_pct),
     drop_points: String(p.drop_points),
     ...Object.fromEntries(NotificationKind.options.map((k) => [notifyField(k), p.notifications_off.includes(k) ? "" : "on"])),
@@ -285,13 +285,15 @@ export function fraudDefaultWeights(): Promise<Record<CheckType, number>> {
 
 /**
  * Validate and save the settings form. Returns the saved program, or the field errors
- * (nothing written): the form's own checks by field, and a rule the database refuses
- * (e.g. a tiers list out of order, RL400) under `_form` in its words.
+ * (nothing written): the form's own checks by field, a tier's plan that `checkPlans` says is
+ * not the company's (its words, under `tiers`), and a rule the database refuses (e.g. a tiers
+ * list out of order, RL400) under `_form` in its words.
  */
 export async function saveSettings(
   companyId: string,
   currency: string,
   form: SettingsFormValues,
+  checkPlans: (planIds: string[]) => Promise<string | null> = async () => null,
 ): Promise<{ ok: true; program: Program } | { ok: false; errors: Record<string, string> }> {
   const parsed = settingsForm(currency).safeParse(form);
   if (!parsed.success) {
@@ -299,6 +301,10 @@ export async function saveSettings(
     for (const issue of parsed.error.issues) errors[String(issue.path[0])] ??= issue.message;
     return { ok: false, errors };
   }
+  // a tier's free plan must be one of the company's (checkPlans asks Whop)
+  const planIds = parsed.data.tiers.flatMap((t) => (t.plan_id ? [t.plan_id] : []));
+  const badPlan = planIds.length ? await checkPlans(planIds) : null;
+  if (badPlan) return { ok: false, errors: { tiers: badPlan } };
   try {
     const program = await rpc("update_program_settings", { p_company_id: companyId, p_settings: parsed.data }, Program);
     return { ok: true, program };

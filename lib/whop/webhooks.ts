@@ -72,6 +72,8 @@ const PaymentData = z.object({
   metadata: Metadata,
   company: Company,
   product: z.object({ id: Id }).nullish(),
+  // the plan bought: the member's referrals per plan (referral_plan_stats)
+  plan: z.object({ id: Id }).nullish().catch(null),
   // a promo code Referly granted, used: its reward becomes claimed
   promo_code: z.object({ id: Id }).nullish().catch(null),
   // fraud signals only (self-referral by payment method), never passed on; a value out of

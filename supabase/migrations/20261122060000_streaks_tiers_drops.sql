@@ -1,5 +1,6 @@
 -- Referly: streaks, tiers and surprise drops (issue 9, second slice; DESIGN.md "Gamification";
--- seed 000 `referral_streaks`, `referral_tiers`, `referral_rewards`). All three move when a
+-- seed 000 `referral_streaks`, `referral_tiers`, `referral_rewards`), and the members'
+-- referrals per plan (seed 000 `referral_stats`' per-plan counts, e.g. pro_referrals). All three move when a
 -- referral starts to count (the campaigns migration's rule, in sync_referral_counted: held or
 -- rejected referrals never count), in the transaction that counts it, and none moves back:
 -- a streak is history, a tier is permanent, a drop is kept.
@@ -22,9 +23,10 @@
 
 -- ── Settings ────────────────────────────────────────────────────────────────
 
--- Why a tiers list is not valid, or null: 1–10 tiers {name, min_conversions, bonus_pct},
--- names 1–40 characters and distinct, the first at 0 conversions and each next one higher
--- (up to 1 000 000), bonus_pct a percent 0–100 with at most 2 decimals.
+-- Why a tiers list is not valid, or null: 1–10 tiers {name, min_conversions, bonus_pct,
+-- plan_id?}, names 1–40 characters and distinct, the first at 0 conversions and each next
+-- one higher (up to 1 000 000), bonus_pct a percent 0–100 with at most 2 decimals, plan_id a
+-- Whop plan (free access granted once on reaching the tier).
 create function public.tiers_error(p jsonb) returns text
 language plpgsql immutable set search_path = '' as $$
 declare
@@ -36,9 +38,12 @@ begin
     return 'Tiers are a list of 1 to 10';
   end if;
   for t in select e from jsonb_array_elements(p) e loop
-    if jsonb_typeof(t) <> 'object' or not (array(select jsonb_object_keys(t)) <@ '{name,min_conversions,bonus_pct}'::text[])
+    if jsonb_typeof(t) <> 'object' or not (array(select jsonb_object_keys(t)) <@ '{name,min_conversions,bonus_pct,plan_id}'::text[])
        or jsonb_typeof(t->'name') is distinct from 'string' or length(trim(t->>'name')) not between 1 and 40 then
-      return 'Each tier has a name (up to 40 characters), min_conversions and bonus_pct';
+      return 'Each tier has a name (up to 40 characters), min_conversions and bonus_pct (and may have a plan_id)';
+    end if;
+    if t ? 'plan_id' and (jsonb_typeof(t->'plan_id') <> 'string' or t->>'plan_id' !~ '^plan_[A-Za-z0-9]{1,40}$') then
+      return format('%s: free access needs a Whop plan id (plan_…)', trim(t->>'name'));
     end if;
     if trim(t->>'name') = any(v_names) then return format('Two tiers are called "%s"', trim(t->>'name')); end if;
     v_names := v_names || trim(t->>'name');
@@ -123,6 +128,16 @@ create table public.referral_rewards (
 );
 create index referral_rewards_member_idx on public.referral_rewards (company_id, user_id, created_at desc);
 
+-- A tier's free plan is granted once, as a redemption of its own (tier = the tier's name; a
+-- one-use 100 %-off promo code made by lib/rewards, as a milestone's free access is).
+alter table public.reward_redemptions add column tier text check (length(tier) between 1 and 40);
+alter table public.reward_redemptions drop constraint reward_redemptions_check;
+alter table public.reward_redemptions add constraint reward_redemptions_source check (
+  (reward_id is not null and prize is null and tier is null)
+  or (reward_id is null and campaign_id is not null and prize is not null and tier is null)
+  or (tier is not null and reward_id is null and prize is null));
+create unique index reward_redemptions_tier_key on public.reward_redemptions (company_id, user_id, tier) where tier is not null;
+
 -- How a level-1 commission was boosted (DESIGN.md: stored on the commission row).
 alter table public.commissions
   add column tier_bonus_bp integer not null default 0 check (tier_bonus_bp between 0 and 10000),
@@ -134,6 +149,21 @@ alter table public.transactions add constraint transactions_points_type_check ch
   'REDEMPTION_FREE_ACCESS', 'REDEMPTION_CUSTOM', 'REDEMPTION_REFUND', 'ADMIN_GRANT', 'EXPIRY',
   'CAMPAIGN_BONUS', 'CAMPAIGN_PRIZE', 'MILESTONE_REWARD', 'SURPRISE_DROP'));
 
+-- Per member and plan bought (the converting payment's plan): conversions and active
+-- referrals, kept by a trigger on referrals like referral_stats (analytics migration), checked
+-- and rebuilt with the other rollups (check_analytics, rebuild_analytics).
+alter table public.payments add column plan_id text;
+alter table public.referrals add column plan_id text;
+create table public.referral_plan_stats (
+  company_id text not null,
+  user_id text not null,
+  plan_id text not null,
+  conversions bigint not null default 0,
+  active_referrals bigint not null default 0,
+  primary key (company_id, user_id, plan_id)
+);
+
+alter table public.referral_plan_stats enable row level security;
 alter table public.referral_streaks enable row level security;
 alter table public.referral_tiers enable row level security;
 alter table public.referral_rewards enable row level security;
@@ -188,7 +218,8 @@ language sql stable set search_path = '' as $$
 $$;
 
 -- A counted conversion moves the referrer's streak (continued if it comes by the expiry,
--- else a new one) and tier (up to the tier of their best count), and draws its drop.
+-- else a new one) and tier (up to the tier of their best count; a tier's free plan is
+-- requested the first time its count is reached, granted by lib/rewards), and draws its drop.
 create function public.advance_gamification(r public.referrals) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -196,6 +227,7 @@ declare
   s public.referral_streaks;
   v_streak integer;
   v_best integer;
+  v_was integer;
   v_payment text;
   v_id uuid;
 begin
@@ -214,6 +246,14 @@ begin
 
   -- tier: the best all-time count (reward_progress, moved by this conversion already)
   select conversions into v_best from public.reward_progress where company_id = r.company_id and user_id = r.referrer_user_id;
+  select best_conversions into v_was from public.referral_tiers where company_id = r.company_id and user_id = r.referrer_user_id;
+  -- the free plans of the tiers this count reaches for the first time, once each
+  insert into public.reward_redemptions (company_id, user_id, tier, name, reward_type, reward_data, requested_at)
+  select r.company_id, r.referrer_user_id, t->>'name', (t->>'name') || ' tier', 'product_unlock',
+    jsonb_build_object('plan_id', t->>'plan_id'), now()
+  from jsonb_array_elements(v_program.tiers) t
+  where t ? 'plan_id' and (t->>'min_conversions')::integer <= v_best and (t->>'min_conversions')::integer > coalesce(v_was, -1)
+  on conflict do nothing;
   insert into public.referral_tiers as t (company_id, user_id, current_tier, best_conversions, reached_at)
   values (r.company_id, r.referrer_user_id, public.tier_for(v_program, v_best)->>'name', v_best, now())
   on conflict (company_id, user_id) do update set best_conversions = greatest(t.best_conversions, excluded.best_conversions),
@@ -240,8 +280,17 @@ begin
   end if;
 end $$;
 
+-- What else moves when referral r (as it was) starts (p_counted) or stops counting: the
+-- referrer's streak, tier and drop when it starts. Later migrations replace this to add what
+-- they move, rather than wrapping sync_referral_counted again.
+create function public.referral_count_moved(r public.referrals, p_counted boolean) returns void
+language plpgsql security definer set search_path = '' as $$
+begin
+  if p_counted then perform public.advance_gamification(r); end if;
+end $$;
+
 -- Counting (the leaderboards migration's sync_referral_counted, renamed and wrapped) also
--- advances the referrer's streak, tier and drop when the referral starts to count.
+-- moves what referral_count_moved says, in the same transaction.
 alter function public.sync_referral_counted(uuid) rename to sync_referral_counted_boards;
 create function public.sync_referral_counted(p_referral_id uuid) returns boolean
 language plpgsql security definer set search_path = '' as $$
@@ -252,7 +301,7 @@ begin
   select * into r from public.referrals where id = p_referral_id;
   if r.id is null then return false; end if;
   v := public.sync_referral_counted_boards(p_referral_id);
-  if v and not r.counted then perform public.advance_gamification(r); end if;
+  if v <> r.counted then perform public.referral_count_moved(r, v); end if;
   return v;
 end $$;
 
@@ -281,6 +330,81 @@ begin
   where streak_active and streak_expires_at < now();
   get diagnostics v = row_count;
   return v;
+end $$;
+
+-- ── Referrals per plan ──────────────────────────────────────────────────────
+
+-- What referral r adds (p_sign 1) or takes back (−1) on its referrer's plan row.
+create function public.apply_plan_stats(r public.referrals, p_sign integer) returns void
+language plpgsql set search_path = '' as $$
+begin
+  if r.plan_id is null or r.status <> 'converted' then return; end if;
+  insert into public.referral_plan_stats as s (company_id, user_id, plan_id, conversions, active_referrals)
+  values (r.company_id, r.referrer_user_id, r.plan_id, p_sign, p_sign * (r.deactivated_at is null)::integer)
+  on conflict (company_id, user_id, plan_id) do update set conversions = s.conversions + excluded.conversions,
+    active_referrals = s.active_referrals + excluded.active_referrals;
+end $$;
+
+create function public.trg_referrals_plan_stats() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') then perform public.apply_plan_stats(old, -1); end if;
+  if tg_op in ('UPDATE', 'INSERT') then perform public.apply_plan_stats(new, 1); end if;
+  return null;
+end $$;
+create trigger referrals_plan_stats after insert or delete or update of status, deactivated_at, plan_id, referrer_user_id
+  on public.referrals for each row execute function public.trg_referrals_plan_stats();
+
+-- The plan rows recomputed from the referrals (the check and the repair).
+create function public.analytics_expected_plan_stats(p_company_id text) returns setof public.referral_plan_stats
+language sql stable set search_path = '' as $$
+  select company_id, referrer_user_id, plan_id, count(*), count(*) filter (where deactivated_at is null)
+  from public.referrals where company_id = p_company_id and status = 'converted' and plan_id is not null
+  group by 1, 2, 3
+$$;
+
+-- check_analytics and rebuild_analytics (the active-referrers-by-month migration's, renamed
+-- and wrapped) also cover referral_plan_stats (rows at zero are as good as none).
+alter function public.check_analytics(text) rename to check_analytics_gaps;
+create function public.check_analytics(p_company_id text) returns jsonb
+language plpgsql stable security definer set search_path = '' as $$
+declare
+  v jsonb := public.check_analytics_gaps(p_company_id);
+  v_plans jsonb;
+begin
+  with e as (select * from public.analytics_expected_plan_stats(p_company_id)),
+       k as (select * from public.referral_plan_stats where company_id = p_company_id and (conversions, active_referrals) <> (0, 0)),
+       diffs as (
+         select x.user_id || ' ' || x.plan_id as key, to_jsonb(x) as row, 'kept' as side from (select * from k except select * from e) x
+         union all select x.user_id || ' ' || x.plan_id, to_jsonb(x), 'expected' from (select * from e except select * from k) x)
+  select coalesce(jsonb_agg(jsonb_build_object('table', 'referral_plan_stats', 'key', key, 'side', side, 'row', row)), '[]')
+  into v_plans from (select * from diffs limit 20) d;
+  return jsonb_build_object('ok', (v->>'ok')::boolean and v_plans = '[]',
+    'differences', (select coalesce(jsonb_agg(x), '[]') from (select x from jsonb_array_elements((v->'differences') || v_plans) x limit 20) y));
+end $$;
+
+alter function public.rebuild_analytics(text) rename to rebuild_analytics_gaps;
+create function public.rebuild_analytics(p_company_id text) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare v jsonb := public.rebuild_analytics_gaps(p_company_id); -- takes lock_rollups
+begin
+  delete from public.referral_plan_stats where company_id = p_company_id;
+  insert into public.referral_plan_stats select * from public.analytics_expected_plan_stats(p_company_id);
+  return v;
+end $$;
+
+-- The creator's member page (the analytics migration's get_member_detail, renamed and
+-- wrapped) gains their referrals per plan: plans: [{plan_id, conversions, active_referrals}]
+-- (most conversions first, 20).
+alter function public.get_member_detail(text, text) rename to get_member_detail_rollups;
+create function public.get_member_detail(p_company_id text, p_user_id text) returns jsonb
+language plpgsql stable security definer set search_path = '' as $$
+begin
+  return public.get_member_detail_rollups(p_company_id, p_user_id) || jsonb_build_object('plans', coalesce((
+    select jsonb_agg(jsonb_build_object('plan_id', s.plan_id, 'conversions', s.conversions, 'active_referrals', s.active_referrals)
+                     order by s.conversions desc, s.plan_id)
+    from (select * from public.referral_plan_stats where company_id = p_company_id and user_id = p_user_id and conversions > 0
+          order by conversions desc, plan_id limit 20) s), '[]'));
 end $$;
 
 -- ── Settings ────────────────────────────────────────────────────────────────
@@ -401,7 +525,8 @@ end $$;
 --   1. record the payment (idempotent on Whop's id) and its ledger row; a promo code Referly
 --      granted that the payment used marks that reward claimed;
 --   2. attribute it and convert a pending referral on its first payment; the conversion
---      joins the campaign active now (campaign_for_conversion) → referrals.campaign_id;
+--      joins the campaign active now (campaign_for_conversion) → referrals.campaign_id, and
+--      records the plan bought (referrals.plan_id: the member's referrals per plan);
 --   3. fraud: run_fraud_checks on conversion;
 --   4. points (award_payment_points, with the campaign's bonus points), withheld while held;
 --   5. counting (on conversion): milestones, campaign counters, boards, streak, tier, drop —
@@ -447,8 +572,9 @@ begin
   perform public.upsert_user(p_company_id, v_user_id, p_payment->'user'->>'username', p_payment->'user'->>'name');
 
   -- 1. the payment
-  insert into public.payments (company_id, payment_id, user_id, amount_cents, tax_cents, currency, product_id, method_hash)
-  values (p_company_id, v_payment_id, v_user_id, v_total_cents, v_tax_cents, v_currency, v_product_id, v_signals->>'method_hash')
+  insert into public.payments (company_id, payment_id, user_id, amount_cents, tax_cents, currency, product_id, plan_id, method_hash)
+  values (p_company_id, v_payment_id, v_user_id, v_total_cents, v_tax_cents, v_currency, v_product_id, p_payment->'plan'->>'id',
+    v_signals->>'method_hash')
   on conflict do nothing;
   if not found then return 'duplicate_payment'; end if;
   insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id)
@@ -468,7 +594,8 @@ begin
   update public.payments set referral_id = v_ref.id where company_id = p_company_id and payment_id = v_payment_id;
   if v_ref.status = 'pending' then
     v_campaign := public.campaign_for_conversion(p_company_id, v_product_id, now());
-    update public.referrals set status = 'converted', converted_at = now(), campaign_id = v_campaign.id, updated_at = now()
+    update public.referrals set status = 'converted', converted_at = now(), campaign_id = v_campaign.id,
+      plan_id = p_payment->'plan'->>'id', updated_at = now()
     where id = v_ref.id returning * into v_ref;
     update public.referral_clicks set converted = true where id = v_ref.click_id;
     v_first := true;

@@ -50,11 +50,12 @@ alter table public.referral_challenges enable row level security;
 
 -- A challenge's reward is a redemption like a milestone's (one per member and challenge).
 alter table public.reward_redemptions add column challenge_id uuid references public.challenges(id);
-alter table public.reward_redemptions drop constraint reward_redemptions_check;
+alter table public.reward_redemptions drop constraint reward_redemptions_source;
 alter table public.reward_redemptions add constraint reward_redemptions_source check (
-  (reward_id is not null and prize is null and challenge_id is null)
-  or (reward_id is null and campaign_id is not null and prize is not null and challenge_id is null)
-  or (challenge_id is not null and reward_id is null and prize is null));
+  (reward_id is not null and prize is null and tier is null and challenge_id is null)
+  or (reward_id is null and campaign_id is not null and prize is not null and tier is null and challenge_id is null)
+  or (tier is not null and reward_id is null and prize is null and challenge_id is null)
+  or (challenge_id is not null and reward_id is null and prize is null and tier is null));
 create unique index reward_redemptions_challenge_key on public.reward_redemptions (challenge_id, user_id) where challenge_id is not null;
 
 alter table public.referral_rewards drop constraint referral_rewards_reason_check;
@@ -193,20 +194,13 @@ begin
   end loop;
 end $$;
 
--- Counting (the streaks migration's sync_referral_counted, renamed and wrapped) also steps
--- the referrer's challenges, up when the referral starts to count, down when it stops.
-alter function public.sync_referral_counted(uuid) rename to sync_referral_counted_streaks;
-create function public.sync_referral_counted(p_referral_id uuid) returns boolean
+-- Counting also steps the referrer's challenges, up when the referral starts to count, down
+-- when it stops (the streaks migration's referral_count_moved, with this added).
+create or replace function public.referral_count_moved(r public.referrals, p_counted boolean) returns void
 language plpgsql security definer set search_path = '' as $$
-declare
-  r public.referrals;
-  v boolean;
 begin
-  select * into r from public.referrals where id = p_referral_id;
-  if r.id is null then return false; end if;
-  v := public.sync_referral_counted_streaks(p_referral_id);
-  if v <> r.counted then perform public.step_challenges(r, case when v then 1 else -1 end); end if;
-  return v;
+  if p_counted then perform public.advance_gamification(r); end if;
+  perform public.step_challenges(r, case when p_counted then 1 else -1 end);
 end $$;
 
 -- The grant in the database (the campaigns migration's grant_reward_redemption, now named

@@ -227,6 +227,41 @@ describe("tiers", () => {
     expect(row).toEqual({ current_tier: "Pro", best_conversions: 2 });
   });
 
+  it("a tier's free plan is requested once, on first reaching it, for lib/rewards to grant", async () => {
+    const t = await company({
+      tiers: [
+        { name: "Bronze", min_conversions: 0, bonus_pct: 0 },
+        { name: "Silver", min_conversions: 2, bonus_pct: 0, plan_id: "plan_silverperk" },
+        { name: "Gold", min_conversions: 3, bonus_pct: 0, plan_id: "plan_goldperk" },
+      ],
+    });
+    await buy(t.company, t.referrer);
+    const perks = () =>
+      rows<Json>(`select tier, name, reward_type, reward_data, status, requested_at is not null as requested from public.reward_redemptions
+                  where company_id = $1 order by tier desc`, [t.company]);
+    expect(await perks()).toEqual([]);
+    const b = await buy(t.company, t.referrer);
+    expect(await perks()).toEqual([
+      { tier: "Silver", name: "Silver tier", reward_type: "product_unlock", reward_data: { plan_id: "plan_silverperk" }, status: "pending", requested: true },
+    ]);
+    // back to 1 by a refund, then 2 again: not granted twice; 3 → Gold's
+    await webhook(uid("evt_"), "refund.created", t.company, { id: uid("rfnd_"), amount: 10, status: "succeeded", payment: { id: b.id } });
+    await buy(t.company, t.referrer);
+    expect((await perks()).map((p: Json) => p.tier)).toEqual(["Silver"]);
+    await buy(t.company, t.referrer);
+    expect((await perks()).map((p: Json) => p.tier)).toEqual(["Silver", "Gold"]);
+    // due for the Whop grant (the rewards job and the webhook's after-commit grant read this)
+    const due = await call("due_reward_grants", { p_limit: 50, p_company_id: t.company });
+    const ids = await rows<Json>(`select id from public.reward_redemptions where company_id = $1 and tier is not null order by id`, [t.company]);
+    expect(due.map((d: Json) => d.id).sort()).toEqual(ids.map((r) => r.id));
+    expect(due.map((d: Json) => d.reward_data.plan_id).sort()).toEqual(["plan_goldperk", "plan_silverperk"]);
+    await expectDomainError(
+      call("update_program_settings", { p_company_id: t.company, p_settings: { tiers: [{ name: "A", min_conversions: 0, bonus_pct: 0, plan_id: "prod_x" }] } }),
+      400,
+      /A: free access needs a Whop plan id/,
+    );
+  });
+
   it("settings refuse a bad tiers list in plain words and write nothing", async () => {
     const t = await company();
     const bad: [unknown, RegExp][] = [
@@ -235,7 +270,7 @@ describe("tiers", () => {
       [[{ name: "A", min_conversions: 0, bonus_pct: 0 }, { name: "B", min_conversions: 0, bonus_pct: 1 }], /B needs more conversions/],
       [[{ name: "A", min_conversions: 0, bonus_pct: 0 }, { name: "A", min_conversions: 2, bonus_pct: 1 }], /Two tiers are called "A"/],
       [[{ name: "A", min_conversions: 0, bonus_pct: 100.001 }], /percent from 0 to 100/],
-      [[{ name: "A", min_conversions: 0, bonus_pct: 0, plan_id: "plan_x" }], /Each tier has a name/],
+      [[{ name: "A", min_conversions: 0, bonus_pct: 0, perk: "x" }], /Each tier has a name/],
       [[{ name: "", min_conversions: 0, bonus_pct: 0 }], /Each tier has a name/],
       ["Gold", /1 to 10/],
     ];
@@ -469,5 +504,29 @@ describe("notifications outbox", () => {
     await buy(t.company, t.referrer, 10, { referly_signals: { email: "x@mailinator.com", email_disposable: true } });
     expect((await outbox(t.company)).length).toBe(1);
     await expectDomainError(call("update_program_settings", { p_company_id: t.company, p_settings: { notifications_off: ["spam"] } }), 400, /notifications off/);
+  });
+});
+
+describe("referrals per plan (referral_plan_stats)", () => {
+  it("each conversion counts under the plan bought; a deactivation leaves it converted but not active; the check and the repair agree", async () => {
+    const t = await company();
+    await buy(t.company, t.referrer, 10, { plan: { id: "plan_pro" } });
+    await buy(t.company, t.referrer, 10, { plan: { id: "plan_pro" } });
+    const basic = await buy(t.company, t.referrer, 10, { plan: { id: "plan_basic" } });
+    await buy(t.company, t.referrer, 10); // a payment that names no plan counts in no plan
+    const plans = async () => (await call("get_member_detail", { p_company_id: t.company, p_user_id: t.referrer })).plans;
+    expect(await plans()).toEqual([
+      { plan_id: "plan_pro", conversions: 2, active_referrals: 2 },
+      { plan_id: "plan_basic", conversions: 1, active_referrals: 1 },
+    ]);
+    await webhook(uid("evt_"), "membership.deactivated", t.company, { id: uid("mem_"), status: "expired", user: { id: basic.user.id, username: "x", name: null } });
+    expect((await plans())[1]).toEqual({ plan_id: "plan_basic", conversions: 1, active_referrals: 0 });
+    expect((await call("check_analytics", { p_company_id: t.company })).ok).toBe(true);
+    await rows(`update public.referral_plan_stats set conversions = 7 where company_id = $1 and plan_id = 'plan_pro'`, [t.company]);
+    const bad = await call("check_analytics", { p_company_id: t.company });
+    expect([bad.ok, bad.differences.map((d: Json) => d.table)]).toEqual([false, ["referral_plan_stats", "referral_plan_stats"]]);
+    await call("rebuild_analytics", { p_company_id: t.company });
+    expect((await call("check_analytics", { p_company_id: t.company })).ok).toBe(true);
+    expect((await plans())[0]).toEqual({ plan_id: "plan_pro", conversions: 2, active_referrals: 2 });
   });
 });

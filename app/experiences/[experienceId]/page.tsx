@@ -188,8 +188,8 @@ function GamificationCard({ game: g, currency }: { game: MemberGamification; cur
               <>
                 <progress max={g.next_tier.min_conversions} value={g.next_tier.min_conversions - g.next_tier.needs} aria-label="Progress to the next tier" />
                 <Text size="2" data-testid="next-tier">
-                  {g.next_tier.needs} more conversion{g.next_tier.needs === 1 ? "" : "s"} to {g.next_tier.name} (+{g.next_tier.bonus_pct}% commission). Tiers are
-                  for good: you never drop one.
+                  {g.next_tier.needs} more conversion{g.next_tier.needs === 1 ? "" : "s"} to {g.next_tier.name} (+{g.next_tier.bonus_pct}% commission
+                  {g.next_tier.plan_id ? " and free access to a plan" : ""}). Tiers are for good: you never drop one.
                 </Text>
               </>
             ) : (

@@ -57,7 +57,7 @@ const gamificationSection: Section = {
     { name: "streak_step_pct", label: "Step per conversion (%)", hint: "10 = ×1.1 on the 2nd conversion, ×1.2 on the 3rd…" },
     { name: "streak_cap_pct", label: "Streak cap (%)", hint: "50 = at most ×1.5" },
     { name: "tiers_enabled", label: "Tier bonus", checkbox: true },
-    { name: "tiers", label: "Tiers", hint: "Name, conversions, bonus: Bronze 0 0%, Silver 5 2%, Gold 20 5%. A member never drops a tier." },
+    { name: "tiers", label: "Tiers", hint: "Name, conversions, bonus, and a plan given free on reaching it: Bronze 0 0%, Silver 5 2%, Gold 20 5% plan_XXX. A member never drops a tier." },
     { name: "drop_chance_pct", label: "Surprise drop chance (%)", hint: "Per counted conversion; 0 = off" },
     { name: "drop_points", label: "Points per drop" },
   ],

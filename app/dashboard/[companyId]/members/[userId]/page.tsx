@@ -98,6 +98,11 @@ export default async function MemberPage({ params }: { params: Promise<{ company
       <Card size="2">
         <div className="stack">
           <Heading size="3">Referrals (latest 20)</Heading>
+          {detail.plans.length > 0 && (
+            <Text size="2" data-testid="member-plans">
+              By plan: {detail.plans.map((p) => `${p.plan_id} ${p.conversions} (${p.active_referrals} active)`).join(" · ")}
+            </Text>
+          )}
           {detail.referrals.length === 0 ? (
             <Text className="muted">No referrals yet.</Text>
           ) : (
