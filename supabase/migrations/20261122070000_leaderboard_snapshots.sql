@@ -78,28 +78,56 @@ begin
     v := public.snapshot_leaderboard(b.company_id, b.period, b.period_start);
     if v is not null then v_periods := v_periods + 1; v_members := v_members + v; end if;
   end loop;
+  -- a bulk insert leaves the planner's statistics stale until autovacuum comes by (the
+  -- member's previous rank reads this table): refresh them now
+  if v_members > 0 then analyze public.referral_leaderboard; end if;
   return jsonb_build_object('periods', v_periods, 'members', v_members);
 end $$;
 
--- The board (the leaderboards migration's get_leaderboard, renamed and wrapped): the
--- viewer's previous week or month comes from its snapshot once taken.
-alter function public.get_leaderboard(text, text, text, boolean) rename to get_leaderboard_live;
-create function public.get_leaderboard(p_company_id text, p_viewer text, p_period text, p_creator boolean) returns jsonb
+-- The board (the leaderboards migration's get_leaderboard, replaced): the viewer's previous
+-- week or month comes from its snapshot once taken — a row lookup instead of ranking the
+-- live board of that period (which stays the answer until the job has run).
+create or replace function public.get_leaderboard(p_company_id text, p_viewer text, p_period text, p_creator boolean) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
 declare
-  v jsonb := public.get_leaderboard_live(p_company_id, p_viewer, p_period, p_creator);
+  v_start date;
   v_prev date;
-  s public.referral_leaderboard;
+  me public.leaderboard_counts;
+  prev public.leaderboard_counts;
+  snap public.referral_leaderboard;
+  v_frozen boolean;
 begin
-  if p_period = 'all' then return v; end if;
-  v_prev := case p_period when 'week' then (v->>'period_start')::date - 7 else ((v->>'period_start')::date - interval '1 month')::date end;
-  if exists (select 1 from public.leaderboard_snapshots where company_id = p_company_id and period = p_period and period_start = v_prev) then
-    select * into s from public.referral_leaderboard
-    where company_id = p_company_id and period = p_period and period_start = v_prev and user_id = p_viewer;
-    v := jsonb_set(v, '{previous}', case when s.user_id is null then 'null'::jsonb
-                                         else jsonb_build_object('rank', s.rank, 'conversions', s.total_referrals) end);
+  if p_period is null or p_period not in ('week', 'month', 'all') then
+    raise exception 'A board is week, month or all' using errcode = 'RL400';
   end if;
-  return v;
+  v_start := public.leaderboard_period_start(p_company_id, p_period, now());
+  v_prev := case p_period when 'week' then v_start - 7 when 'month' then (v_start - interval '1 month')::date end;
+  select * into me from public.leaderboard_counts
+  where company_id = p_company_id and period = p_period and period_start = v_start and user_id = p_viewer;
+  -- the previous period's snapshot once taken (a row lookup), else its live board
+  v_frozen := exists (select 1 from public.leaderboard_snapshots where company_id = p_company_id and period = p_period and period_start = v_prev);
+  if v_frozen then
+    select * into snap from public.referral_leaderboard
+    where company_id = p_company_id and period = p_period and period_start = v_prev and user_id = p_viewer;
+  else
+    select * into prev from public.leaderboard_counts
+    where company_id = p_company_id and period = p_period and period_start = v_prev and user_id = p_viewer;
+  end if;
+  return jsonb_build_object('period', p_period, 'period_start', v_start,
+    'anonymous', coalesce((select leaderboard_anonymous from public.users where company_id = p_company_id and user_id = p_viewer), false),
+    'top', coalesce((select jsonb_agg(jsonb_build_object('rank', t.n, 'conversions', t.conversions, 'you', t.user_id = p_viewer,
+        'name', case when u.leaderboard_anonymous and not p_creator and t.user_id <> p_viewer then 'Anonymous'
+                     else coalesce(u.username, t.user_id) end) order by t.n)
+      from (select c.*, row_number() over (order by c.conversions desc, c.reached_at, c.user_id) as n
+            from (select * from public.leaderboard_counts
+                  where company_id = p_company_id and period = p_period and period_start = v_start and conversions > 0
+                  order by conversions desc, reached_at, user_id limit 10) c) t
+      left join public.users u on u.company_id = p_company_id and u.user_id = t.user_id), '[]'),
+    'you', case when coalesce(me.conversions, 0) > 0 then jsonb_build_object('conversions', me.conversions,
+      'rank', public.leaderboard_rank(p_company_id, p_period, v_start, me.conversions, me.reached_at, me.user_id)) end,
+    'previous', case when v_frozen then case when snap.user_id is not null then jsonb_build_object('conversions', snap.total_referrals, 'rank', snap.rank) end
+                     when coalesce(prev.conversions, 0) > 0 then jsonb_build_object('conversions', prev.conversions,
+      'rank', public.leaderboard_rank(p_company_id, p_period, v_prev, prev.conversions, prev.reached_at, prev.user_id)) end);
 end $$;
 
 -- A frozen period as the creator sees it (every name): {period, period_start, period_end,
