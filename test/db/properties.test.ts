@@ -33,7 +33,7 @@
  *  6. Σ money ledger (commission, reversal, clawback, cancellation, payout) of a member =
  *     Σ (amount − reversed) of their pending / available / on_hold commissions (owed, unpaid);
  *  7. check_analytics(company) is ok: every rollup (referral_stats, member_money, daily_stats,
- *     member_daily, daily_sources) equals its recomputation from the source rows;
+ *     member_daily, daily_sources, referral_plan_stats) equals its recomputation from the source rows;
  *  8. no held (on_hold) or rejected-referral commission is ever in a payout: an on_hold
  *     commission has no payout; a held referral's commissions are on_hold (or reversed by a
  *     refund) and its payments earned no points; an approved referral has nothing on_hold; a
@@ -122,7 +122,7 @@ type Sig = "disposable" | "card" | "email" | null;
 
 type Step =
   | { t: "pay"; payer: number; cents: number; taxBp: number | null; copies: number; sig: Sig }
-  | { t: "newReferee"; referrer: number; cents: number }
+  | { t: "newReferee"; referrer: number; cents: number; plan: string | null }
   | { t: "redeliver"; k: number }
   | { t: "samePayment"; k: number }
   | { t: "refund"; k: number; part: number | "full"; copies: number }
@@ -190,7 +190,13 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
     // a new member joins through A, B or C's code and pays (more conversions per referrer: streaks)
     weight: 3,
-    arbitrary: rec({ t: fc.constant("newReferee" as const), referrer: fc.integer({ min: 0, max: 2 }), cents: fc.integer({ min: 1, max: 50000 }) }),
+    arbitrary: rec({
+      t: fc.constant("newReferee" as const),
+      referrer: fc.integer({ min: 0, max: 2 }),
+      cents: fc.integer({ min: 1, max: 50000 }),
+      // the plan bought (referral_plan_stats, checked by check_analytics in invariant 7)
+      plan: fc.constantFrom("plan_a", "plan_b", null),
+    }),
   },
   {
     weight: 10,
@@ -524,6 +530,7 @@ class Scenario {
           currency: "usd",
           user: { id: uid("user_n"), username: null, name: null },
           metadata: { referral_code: code },
+          ...(step.plan ? { plan: { id: step.plan } } : {}),
         };
         this.payments.push({ id: data.id as string, data, cents: step.cents, left: step.cents });
         return this.deliver({ id: uid("evt_"), type: "payment.succeeded", data });
