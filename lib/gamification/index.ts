@@ -2,11 +2,12 @@
  * Gamification (seed 000; DESIGN.md "Gamification"). Leaderboards — SQL get_leaderboard,
  * set_leaderboard_anonymous, bump_leaderboards, rebuild_leaderboards (migration
  * …_leaderboards.sql); streaks, tiers and surprise drops — get_member_gamification,
- * gamification_preview, expire_streaks (migration …_streaks_tiers_drops.sql); snapshots —
+ * gamification_preview, expire_streaks (…_streaks_tiers_drops.sql); snapshots —
  * snapshot_leaderboards, get_leaderboard_snapshot (…_leaderboard_snapshots.sql); challenges —
- * create_challenge, stop_challenge, list_challenges (…_challenges.sql). Boards are weekly (from Monday), monthly and all-time in the
- * program's time zone, ranked by counted conversions — held or rejected referrals and
- * conversions refunded in full never count — ties to who reached the count first.
+ * create_challenge, stop_challenge, list_challenges (…_challenges.sql). Boards are weekly
+ * (from Monday), monthly and all-time in the program's time zone, ranked by counted
+ * conversions — held or rejected referrals and conversions refunded in full never count —
+ * ties to who reached the count first.
  */
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
@@ -45,16 +46,33 @@ export function setLeaderboardAnonymous(companyId: string, userId: string, anony
   return rpc("set_leaderboard_anonymous", { p_company_id: companyId, p_user_id: userId, p_anonymous: anonymous }, z.boolean());
 }
 
-/** A tier (programs.tiers): bonus_pct percentage points on the level-1 rate; plan_id: a Whop plan given free once, on reaching it */
-const TierJson = z.object({ name: z.string(), min_conversions: z.number().int(), bonus_pct: z.number(), plan_id: z.string().optional() });
+/** What a challenge can give (a milestone's types: lib/rewards). */
+export const ChallengeRewardType = z.enum(["points", "discount", "product_unlock", "custom"]);
+
+/**
+ * A tier (programs.tiers): reached at min_conversions counted conversions or at
+ * min_commissions_cents of lifetime commissions (as the program's tiers_by says); bonus_pct
+ * percentage points on the level-1 rate; plan_id: a Whop plan given free once, on reaching it.
+ */
+const TierJson = z.object({
+  name: z.string(),
+  min_conversions: z.number().int().optional(),
+  min_commissions_cents: z.number().int().optional(),
+  bonus_pct: z.number(),
+  plan_id: z.string().optional(),
+});
 
 export const MemberGamification = z.object({
   /** counted conversions, all time (held, rejected and fully refunded ones don't count) */
   conversions: z.number().int(),
   tiers_enabled: z.boolean(),
+  /** what tiers count: counted conversions, or lifetime commissions (program currency) */
+  tiers_by: z.enum(["conversions", "commissions"]),
+  /** the program currency (lifetime commissions are in it) */
+  currency: z.string(),
   /** the member's tier from their best count (never drops); reached_at null before their first */
   tier: TierJson.extend({ reached_at: z.string().nullable() }),
-  /** the next tier and how many more counted conversions it needs; null at the top */
+  /** the next tier and how much more it needs (conversions, or commission cents); null at the top */
   next_tier: TierJson.extend({ needs: z.number().int() }).nullable(),
   streaks_enabled: z.boolean(),
   /** days a streak waits for the next conversion */
@@ -89,7 +107,7 @@ export const MemberGamification = z.object({
       achieved_referrals: z.number().int(),
       status: z.enum(["active", "completed", "expired"]),
       ends_at: z.string(),
-      reward_type: z.enum(["points", "discount", "product_unlock", "custom"]),
+      reward_type: ChallengeRewardType,
       reward_data: z.record(z.string(), z.unknown()),
     }),
   ),
@@ -159,7 +177,6 @@ export function getLeaderboardSnapshot(companyId: string, period: "week" | "mont
 
 // ── Challenges (migration …_challenges.sql; seed 000 referral_challenges) ──
 
-export const ChallengeRewardType = z.enum(["points", "discount", "product_unlock", "custom"]);
 
 export const Challenge = z.object({
   id: z.uuid(),

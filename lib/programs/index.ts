@@ -58,9 +58,19 @@ export const Program = z.object({
   /** the multiplier's step per conversion and its cap, in percent (10 and 50: ×1.1 … ×1.5) */
   streak_step_pct: z.number().int(),
   streak_cap_pct: z.number().int(),
-  /** tiers: bonus_pct (percentage points) added to the level-1 rate from min_conversions on */
+  /** tiers: bonus_pct (percentage points) added to the level-1 rate from a threshold on */
   tiers_enabled: z.boolean(),
-  tiers: z.array(z.object({ name: z.string(), min_conversions: z.number().int(), bonus_pct: z.number(), plan_id: z.string().optional() })),
+  /** what the thresholds count: counted conversions (min_conversions) or lifetime commissions (min_commissions_cents) */
+  tiers_by: z.enum(["conversions", "commissions"]),
+  tiers: z.array(
+    z.object({
+      name: z.string(),
+      min_conversions: z.number().int().optional(),
+      min_commissions_cents: z.number().int().optional(),
+      bonus_pct: z.number(),
+      plan_id: z.string().optional(),
+    }),
+  ),
   /** surprise drops: the chance per counted conversion (percent) of drop_points points */
   drop_chance_pct: z.number().int(),
   drop_points: z.number().int(),
@@ -166,15 +176,17 @@ export const settingsForm = (currency: string) =>
       streak_step_pct: whole("Streak step", 0, 100),
       streak_cap_pct: whole("Streak cap", 0, 100),
       tiers_enabled: z.string().transform((v) => v === "on" || v === "true"),
+      tiers_by: z.enum(["conversions", "commissions"], { message: "Pick conversions or lifetime commissions" }),
+      // "Name threshold bonus% [plan_…]"; the threshold is read as tiers_by says (below)
       tiers: z.string().transform((v, ctx) => {
         const tiers = [];
         for (const part of v.split(",").map((p) => p.trim()).filter(Boolean)) {
-          const m = /^(.{1,40}?)\s+(\d{1,7})\s+(\d{1,3}(?:\.\d{1,2})?)\s*%(?:\s+(plan_[A-Za-z0-9]{1,40}))?$/.exec(part);
+          const m = /^(.{1,40}?)\s+(\d[\d.,]{0,20})\s+(\d{1,3}(?:\.\d{1,2})?)\s*%(?:\s+(plan_[A-Za-z0-9]{1,40}))?$/.exec(part);
           if (!m) {
             ctx.addIssue({ code: "custom", message: `Write tiers as Bronze 0 0%, Silver 5 2%, Gold 20 5% plan_XXX ("${part}")` });
             return [];
           }
-          tiers.push({ name: m[1], min_conversions: Number(m[2]), bonus_pct: Number(m[3]), ...(m[4] ? { plan_id: m[4] } : {}) });
+          tiers.push({ name: m[1], threshold: m[2], bonus_pct: Number(m[3]), ...(m[4] ? { plan_id: m[4] } : {}) });
         }
         return tiers;
       }),
@@ -185,6 +197,22 @@ export const settingsForm = (currency: string) =>
     .refine((s) => s.fraud_velocity_day >= s.fraud_velocity_hour, {
       path: ["fraud_velocity_day"],
       message: "Conversions per day must be at least the limit per hour",
+    })
+    .superRefine((s, ctx) => {
+      for (const t of s.tiers) {
+        const ok = s.tiers_by === "conversions" ? /^\d{1,7}$/.test(t.threshold) : decimalToCents(t.threshold, currency) !== null;
+        if (!ok) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["tiers"],
+            message:
+              s.tiers_by === "conversions"
+                ? `${t.name}: conversions are a whole number ("${t.threshold}")`
+                : `${t.name}: lifetime commissions are an amount like 500 or 1250.50 ("${t.threshold}")`,
+          });
+          return;
+        }
+      }
     })
     .transform((s) => ({
       commission_rate_bp: s.commission_percent,
@@ -219,7 +247,10 @@ export const settingsForm = (currency: string) =>
       streak_step_pct: s.streak_step_pct,
       streak_cap_pct: s.streak_cap_pct,
       tiers_enabled: s.tiers_enabled,
-      tiers: s.tiers,
+      tiers_by: s.tiers_by,
+      tiers: s.tiers.map(({ threshold, ...t }) =>
+        s.tiers_by === "conversions" ? { ...t, min_conversions: Number(threshold) } : { ...t, min_commissions_cents: decimalToCents(threshold, currency) ?? 0 },
+      ),
       drop_chance_pct: s.drop_chance_pct,
       drop_points: s.drop_points,
       // a kind's box left unticked turns it off
@@ -271,7 +302,13 @@ export function settingsFormValues(p: Program, defaultWeights: Record<string, nu
     streak_step_pct: String(p.streak_step_pct),
     streak_cap_pct: String(p.streak_cap_pct),
     tiers_enabled: p.tiers_enabled ? "on" : "",
-    tiers: p.tiers.map((t) => `${t.name} ${t.min_conversions} ${t.bonus_pct}%${t.plan_id ? ` ${t.plan_id}` : ""}`).join(", "),
+    tiers_by: p.tiers_by,
+    tiers: p.tiers
+      .map((t) => {
+        const threshold = p.tiers_by === "conversions" ? String(t.min_conversions ?? 0) : centsToDecimal(t.min_commissions_cents ?? 0, p.currency);
+        return `${t.name} ${threshold} ${t.bonus_pct}%${t.plan_id ? ` ${t.plan_id}` : ""}`;
+      })
+      .join(", "),
     drop_chance_pct: String(p.drop_chance_pct),
     drop_points: String(p.drop_points),
     ...Object.fromEntries(NotificationKind.options.map((k) => [notifyField(k), p.notifications_off.includes(k) ? "" : "on"])),

@@ -23,39 +23,46 @@
 
 -- ── Settings ────────────────────────────────────────────────────────────────
 
--- Why a tiers list is not valid, or null: 1–10 tiers {name, min_conversions, bonus_pct,
--- plan_id?}, names 1–40 characters and distinct, the first at 0 conversions and each next
--- one higher (up to 1 000 000), bonus_pct a percent 0–100 with at most 2 decimals, plan_id a
--- Whop plan (free access granted once on reaching the tier).
-create function public.tiers_error(p jsonb) returns text
+-- Why a tiers list is not valid for tiers by p_by ('conversions' | 'commissions'), or null:
+-- 1–10 tiers {name, min_conversions (by conversions) or min_commissions_cents (by lifetime
+-- commissions, program currency), bonus_pct, plan_id?}, names 1–40 characters and distinct,
+-- the first at 0 and each next one higher (up to 1 000 000 conversions or 10^12 cents),
+-- bonus_pct a percent 0–100 with at most 2 decimals, plan_id a Whop plan (free access granted
+-- once on reaching the tier).
+create function public.tiers_error(p jsonb, p_by text) returns text
 language plpgsql immutable set search_path = '' as $$
 declare
   t jsonb;
   v_prev bigint := -1;
   v_names text[] := '{}';
+  v_key text := case p_by when 'commissions' then 'min_commissions_cents' else 'min_conversions' end;
+  v_what text := case p_by when 'commissions' then 'lifetime commissions' else 'conversions' end;
 begin
   if jsonb_typeof(p) is distinct from 'array' or jsonb_array_length(p) not between 1 and 10 then
     return 'Tiers are a list of 1 to 10';
   end if;
   for t in select e from jsonb_array_elements(p) e loop
-    if jsonb_typeof(t) <> 'object' or not (array(select jsonb_object_keys(t)) <@ '{name,min_conversions,bonus_pct,plan_id}'::text[])
+    if jsonb_typeof(t) <> 'object'
+       or not (array(select jsonb_object_keys(t)) <@ '{name,min_conversions,min_commissions_cents,bonus_pct,plan_id}'::text[])
        or jsonb_typeof(t->'name') is distinct from 'string' or length(trim(t->>'name')) not between 1 and 40 then
-      return 'Each tier has a name (up to 40 characters), min_conversions and bonus_pct (and may have a plan_id)';
+      return format('Each tier has a name (up to 40 characters), %s and bonus_pct (and may have a plan_id)', v_key);
     end if;
     if t ? 'plan_id' and (jsonb_typeof(t->'plan_id') <> 'string' or t->>'plan_id' !~ '^plan_[A-Za-z0-9]{1,40}$') then
       return format('%s: free access needs a Whop plan id (plan_…)', trim(t->>'name'));
     end if;
     if trim(t->>'name') = any(v_names) then return format('Two tiers are called "%s"', trim(t->>'name')); end if;
     v_names := v_names || trim(t->>'name');
-    if jsonb_typeof(t->'min_conversions') is distinct from 'number' or t->>'min_conversions' !~ '^\d{1,7}$'
-       or (t->>'min_conversions')::bigint > 1000000 then
-      return format('%s: conversions are a whole number up to 1 000 000', trim(t->>'name'));
+    if not t ? v_key then return format('%s needs %s (tiers count %s)', trim(t->>'name'), v_key, v_what); end if;
+    if jsonb_typeof(t->v_key) is distinct from 'number' or t->>v_key !~ '^\d{1,13}$'
+       or (t->>v_key)::bigint > (case p_by when 'commissions' then 1000000000000 else 1000000 end) then
+      return format('%s: %s are a whole number up to %s', trim(t->>'name'), case p_by when 'commissions' then 'commission cents' else 'conversions' end,
+        case p_by when 'commissions' then '10^12' else '1 000 000' end);
     end if;
-    if v_prev < 0 and (t->>'min_conversions')::bigint <> 0 then return 'The first tier starts at 0 conversions'; end if;
-    if (t->>'min_conversions')::bigint <= v_prev then
-      return format('%s needs more conversions than the tier before it', trim(t->>'name'));
+    if v_prev < 0 and (t->>v_key)::bigint <> 0 then return format('The first tier starts at 0 %s', v_what); end if;
+    if (t->>v_key)::bigint <= v_prev then
+      return format('%s needs more %s than the tier before it', trim(t->>'name'), v_what);
     end if;
-    v_prev := (t->>'min_conversions')::bigint;
+    v_prev := (t->>v_key)::bigint;
     if jsonb_typeof(t->'bonus_pct') is distinct from 'number' or t->>'bonus_pct' !~ '^\d{1,3}(\.\d{1,2})?$'
        or (t->>'bonus_pct')::numeric > 100 then
       return format('%s: the bonus is a percent from 0 to 100, at most 2 decimals', trim(t->>'name'));
@@ -70,11 +77,13 @@ alter table public.programs
   add column streak_step_pct integer not null default 10 check (streak_step_pct between 0 and 100),
   add column streak_cap_pct integer not null default 50 check (streak_cap_pct between 0 and 100),
   add column tiers_enabled boolean not null default false,
+  -- what tiers count: counted conversions, or lifetime commissions (program currency)
+  add column tiers_by text not null default 'conversions' check (tiers_by in ('conversions', 'commissions')),
   add column tiers jsonb not null default '[{"name": "Bronze", "min_conversions": 0, "bonus_pct": 0},
     {"name": "Silver", "min_conversions": 5, "bonus_pct": 2}, {"name": "Gold", "min_conversions": 20, "bonus_pct": 5}]',
   add column drop_chance_pct integer not null default 0 check (drop_chance_pct between 0 and 100),
   add column drop_points integer not null default 100 check (drop_points between 1 and 1000000),
-  add constraint programs_tiers_check check (public.tiers_error(tiers) is null);
+  add constraint programs_tiers_check check (public.tiers_error(tiers, tiers_by) is null);
 
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
@@ -98,14 +107,17 @@ create table public.referral_streaks (
 );
 create index referral_streaks_expiring_idx on public.referral_streaks (streak_expires_at) where streak_active;
 
--- A member's tier (seed 000: current_tier, total_referrals). best_conversions: the most
--- counted conversions they have had (never decreases); current_tier: the tier it reached,
--- as named when reached (a renamed list renames it at the next save of the settings).
+-- A member's tier (seed 000: current_tier, total_referrals, lifetime_commissions).
+-- best_conversions / best_commissions_cents: the most counted conversions and lifetime
+-- commissions (program currency, net of reversals) they have had — neither decreases;
+-- current_tier: the tier the best of what the program's tiers count reached, as named then
+-- (a renamed list renames it at the next save of the settings).
 create table public.referral_tiers (
   company_id text not null,
   user_id text not null,
   current_tier text not null,
   best_conversions integer not null check (best_conversions >= 0),
+  best_commissions_cents bigint not null default 0 check (best_commissions_cents >= 0),
   reached_at timestamptz not null,
   updated_at timestamptz not null default now(),
   primary key (company_id, user_id)
@@ -184,19 +196,33 @@ language sql immutable set search_path = '' as $$
   select (p_at at time zone p_timezone + make_interval(days => p_days)) at time zone p_timezone
 $$;
 
--- The tier {name, min_conversions, bonus_pct} of p_conversions in the program's list: the
--- last whose min_conversions it reaches (the first tier starts at 0).
-create function public.tier_for(p_program public.programs, p_conversions integer) returns jsonb
+-- A tier's threshold in what the program's tiers count (tiers_by): min_conversions, or
+-- min_commissions_cents.
+create function public.tier_min(p_program public.programs, t jsonb) returns bigint
 language sql immutable set search_path = '' as $$
-  select t from jsonb_array_elements(p_program.tiers) with ordinality e(t, n)
-  where (t->>'min_conversions')::integer <= greatest(p_conversions, 0) order by n desc limit 1
+  select (t->>case p_program.tiers_by when 'commissions' then 'min_commissions_cents' else 'min_conversions' end)::bigint
 $$;
 
--- The tier after p_conversions' tier, or null at the top.
-create function public.next_tier(p_program public.programs, p_conversions integer) returns jsonb
+-- What a member's tier row counts toward the program's tiers: their best count of counted
+-- conversions, or their best lifetime commissions in cents (0 without a row).
+create function public.tier_value(p_program public.programs, t public.referral_tiers) returns bigint
+language sql immutable set search_path = '' as $$
+  select coalesce(case p_program.tiers_by when 'commissions' then t.best_commissions_cents else t.best_conversions end, 0)
+$$;
+
+-- The tier {name, min_…, bonus_pct, plan_id?} a value reaches in the program's list: the last
+-- whose threshold it reaches (the first tier starts at 0).
+create function public.tier_for(p_program public.programs, p_value bigint) returns jsonb
 language sql immutable set search_path = '' as $$
   select t from jsonb_array_elements(p_program.tiers) with ordinality e(t, n)
-  where (t->>'min_conversions')::integer > greatest(p_conversions, 0) order by n limit 1
+  where public.tier_min(p_program, t) <= greatest(p_value, 0) order by n desc limit 1
+$$;
+
+-- The tier after p_value's tier, or null at the top.
+create function public.next_tier(p_program public.programs, p_value bigint) returns jsonb
+language sql immutable set search_path = '' as $$
+  select t from jsonb_array_elements(p_program.tiers) with ordinality e(t, n)
+  where public.tier_min(p_program, t) > greatest(p_value, 0) order by n limit 1
 $$;
 
 -- A level-1 commission in cents: (the flat amount + base × rate) × multiplier, rounded once
@@ -212,22 +238,57 @@ $$;
 create function public.tier_bonus_bp(p_program public.programs, p_user_id text) returns integer
 language sql stable set search_path = '' as $$
   select case when p_program.tiers_enabled then
-    (public.tier_for(p_program, coalesce((select best_conversions from public.referral_tiers
-                                          where company_id = p_program.company_id and user_id = p_user_id), 0))->>'bonus_pct')::numeric * 100
+    (public.tier_for(p_program, public.tier_value(p_program, (select t from public.referral_tiers t
+                                 where t.company_id = p_program.company_id and t.user_id = p_user_id)))->>'bonus_pct')::numeric * 100
     else 0 end::integer
 $$;
 
+-- Move p_user_id's tier up to what their best counts reach now: the counted conversions
+-- (reward_progress) and lifetime commissions (member_money, program currency), each kept at
+-- its best; the free plans of the tiers reached for the first time are requested once
+-- (granted by lib/rewards). Called when a referral starts to count, and — with tiers by
+-- commissions — after a payment's commissions are written.
+create function public.advance_tier(p_program public.programs, p_user_id text) returns void
+language plpgsql security definer set search_path = '' as $$
+declare
+  t public.referral_tiers;
+  v_was bigint;
+  v_now bigint;
+  v_name text;
+begin
+  select * into t from public.referral_tiers where company_id = p_program.company_id and user_id = p_user_id for update;
+  v_was := case when t.user_id is null then -1 else public.tier_value(p_program, t) end;
+  t.company_id := p_program.company_id;
+  t.user_id := p_user_id;
+  t.best_conversions := greatest(coalesce(t.best_conversions, 0),
+    coalesce((select conversions from public.reward_progress where company_id = p_program.company_id and user_id = p_user_id), 0));
+  t.best_commissions_cents := greatest(coalesce(t.best_commissions_cents, 0),
+    coalesce((select earned_cents from public.member_money
+              where company_id = p_program.company_id and user_id = p_user_id and currency = p_program.currency), 0));
+  v_now := public.tier_value(p_program, t);
+  v_name := public.tier_for(p_program, v_now)->>'name';
+  insert into public.referral_tiers as x (company_id, user_id, current_tier, best_conversions, best_commissions_cents, reached_at)
+  values (t.company_id, t.user_id, v_name, t.best_conversions, t.best_commissions_cents, now())
+  on conflict (company_id, user_id) do update set best_conversions = excluded.best_conversions,
+    best_commissions_cents = excluded.best_commissions_cents, current_tier = excluded.current_tier,
+    reached_at = case when excluded.current_tier <> x.current_tier then now() else x.reached_at end, updated_at = now();
+  if v_now > v_was then
+    insert into public.reward_redemptions (company_id, user_id, tier, name, reward_type, reward_data, requested_at)
+    select p_program.company_id, p_user_id, e->>'name', (e->>'name') || ' tier', 'product_unlock', jsonb_build_object('plan_id', e->>'plan_id'), now()
+    from jsonb_array_elements(p_program.tiers) e
+    where e ? 'plan_id' and public.tier_min(p_program, e) <= v_now and public.tier_min(p_program, e) > v_was
+    on conflict do nothing;
+  end if;
+end $$;
+
 -- A counted conversion moves the referrer's streak (continued if it comes by the expiry,
--- else a new one) and tier (up to the tier of their best count; a tier's free plan is
--- requested the first time its count is reached, granted by lib/rewards), and draws its drop.
+-- else a new one) and tier (advance_tier), and draws its drop.
 create function public.advance_gamification(r public.referrals) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
   v_program public.programs;
   s public.referral_streaks;
   v_streak integer;
-  v_best integer;
-  v_was integer;
   v_payment text;
   v_id uuid;
 begin
@@ -245,22 +306,7 @@ begin
     last_conversion_at = now(), last_referral_id = r.id, streak_expires_at = excluded.streak_expires_at, updated_at = now();
 
   -- tier: the best all-time count (reward_progress, moved by this conversion already)
-  select conversions into v_best from public.reward_progress where company_id = r.company_id and user_id = r.referrer_user_id;
-  select best_conversions into v_was from public.referral_tiers where company_id = r.company_id and user_id = r.referrer_user_id;
-  -- the free plans of the tiers this count reaches for the first time, once each
-  insert into public.reward_redemptions (company_id, user_id, tier, name, reward_type, reward_data, requested_at)
-  select r.company_id, r.referrer_user_id, t->>'name', (t->>'name') || ' tier', 'product_unlock',
-    jsonb_build_object('plan_id', t->>'plan_id'), now()
-  from jsonb_array_elements(v_program.tiers) t
-  where t ? 'plan_id' and (t->>'min_conversions')::integer <= v_best and (t->>'min_conversions')::integer > coalesce(v_was, -1)
-  on conflict do nothing;
-  insert into public.referral_tiers as t (company_id, user_id, current_tier, best_conversions, reached_at)
-  values (r.company_id, r.referrer_user_id, public.tier_for(v_program, v_best)->>'name', v_best, now())
-  on conflict (company_id, user_id) do update set best_conversions = greatest(t.best_conversions, excluded.best_conversions),
-    current_tier = public.tier_for(v_program, greatest(t.best_conversions, excluded.best_conversions))->>'name',
-    reached_at = case when public.tier_for(v_program, greatest(t.best_conversions, excluded.best_conversions))->>'name' <> t.current_tier
-                      then now() else t.reached_at end,
-    updated_at = now();
+  perform public.advance_tier(v_program, r.referrer_user_id);
 
   -- drop: 10 000 buckets from the converting payment's id
   if v_program.drop_chance_pct > 0 then
@@ -410,45 +456,49 @@ end $$;
 -- ── Settings ────────────────────────────────────────────────────────────────
 
 -- update_program_settings gains the gamification keys: streaks_enabled, streak_window_days
--- (1–90), streak_step_pct, streak_cap_pct (0–100), tiers_enabled, tiers (a list, see
--- tiers_error), drop_chance_pct (0–100), drop_points (1–1 000 000). Errors: RL400 with
--- tiers_error's words; other invalid values a check violation (23514). Nothing is written
--- on error. A changed tiers list re-names every member's tier from their best count.
+-- (1–90), streak_step_pct, streak_cap_pct (0–100), tiers_enabled, tiers_by ('conversions' |
+-- 'commissions'), tiers (a list, see tiers_error), drop_chance_pct (0–100), drop_points
+-- (1–1 000 000). Errors: RL400 with tiers_error's words (the list as it will be, against
+-- what it will count); other invalid values a check violation (23514). Nothing is written on
+-- error. A changed list or count re-names every member's tier from their bests.
 alter function public.update_program_settings(text, jsonb) rename to update_program_settings_fraud;
 create function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   v public.programs;
-  v_old jsonb;
+  v_old public.programs := public.ensure_program(p_company_id);
+  v_err text;
 begin
-  if p_settings ? 'tiers' and public.tiers_error(p_settings->'tiers') is not null then
-    raise exception '%', public.tiers_error(p_settings->'tiers') using errcode = 'RL400';
+  if p_settings ? 'tiers' or p_settings ? 'tiers_by' then
+    v_err := public.tiers_error(coalesce(p_settings->'tiers', v_old.tiers), coalesce(p_settings->>'tiers_by', v_old.tiers_by));
+    if v_err is not null then raise exception '%', v_err using errcode = 'RL400'; end if;
   end if;
   perform public.update_program_settings_fraud(p_company_id, p_settings);
-  select tiers into v_old from public.programs where company_id = p_company_id;
   update public.programs p set
     streaks_enabled = coalesce((p_settings->>'streaks_enabled')::boolean, p.streaks_enabled),
     streak_window_days = coalesce((p_settings->>'streak_window_days')::integer, p.streak_window_days),
     streak_step_pct = coalesce((p_settings->>'streak_step_pct')::integer, p.streak_step_pct),
     streak_cap_pct = coalesce((p_settings->>'streak_cap_pct')::integer, p.streak_cap_pct),
     tiers_enabled = coalesce((p_settings->>'tiers_enabled')::boolean, p.tiers_enabled),
+    tiers_by = coalesce(p_settings->>'tiers_by', p.tiers_by),
     tiers = coalesce((select jsonb_agg(t || jsonb_build_object('name', trim(t->>'name'))) from jsonb_array_elements(p_settings->'tiers') t),
                      p.tiers),
     drop_chance_pct = coalesce((p_settings->>'drop_chance_pct')::integer, p.drop_chance_pct),
     drop_points = coalesce((p_settings->>'drop_points')::integer, p.drop_points)
   where p.company_id = p_company_id
   returning * into v;
-  if v.tiers is distinct from v_old then
-    update public.referral_tiers t set current_tier = public.tier_for(v, t.best_conversions)->>'name', updated_at = now()
-    where t.company_id = p_company_id and t.current_tier is distinct from public.tier_for(v, t.best_conversions)->>'name';
+  if (v.tiers, v.tiers_by) is distinct from (v_old.tiers, v_old.tiers_by) then
+    update public.referral_tiers t set current_tier = public.tier_for(v, public.tier_value(v, t))->>'name', updated_at = now()
+    where t.company_id = p_company_id and t.current_tier is distinct from public.tier_for(v, public.tier_value(v, t))->>'name';
   end if;
   return to_jsonb(v);
 end $$;
 
 -- ── Reads ───────────────────────────────────────────────────────────────────
 
--- What the member Home shows: {conversions (counted, all-time), tiers_enabled, tier: {name,
--- min_conversions, bonus_pct, reached_at}, next_tier: null | {name, min_conversions,
+-- What the member Home shows: {conversions (counted, all-time), tiers_enabled, tiers_by,
+-- currency, tier: {name, min_…, bonus_pct, plan_id?, reached_at}, next_tier: null | {name,
+-- min_… (conversions or commission cents, as tiers_by),
 -- bonus_pct, needs}, streaks_enabled, streak_window_days, max_multiplier, streak: null | {active, current_streak, longest_streak,
 -- multiplier, next_multiplier, expires_at, days_left (whole local days, 0 on the last)},
 -- drop_chance_pct, drop_points, drops: [{reward_value, reason, created_at}] (latest 5)}.
@@ -468,10 +518,12 @@ begin
   return jsonb_build_object(
     'conversions', coalesce((select conversions from public.reward_progress where company_id = p_company_id and user_id = p_user_id), 0),
     'tiers_enabled', v_program.tiers_enabled,
-    'tier', public.tier_for(v_program, coalesce(t.best_conversions, 0)) || jsonb_build_object('reached_at', t.reached_at),
-    'next_tier', public.next_tier(v_program, coalesce(t.best_conversions, 0))
-      || jsonb_build_object('needs', (public.next_tier(v_program, coalesce(t.best_conversions, 0))->>'min_conversions')::integer
-                                     - coalesce(t.best_conversions, 0)),
+    'tiers_by', v_program.tiers_by,
+    'currency', v_program.currency,
+    'tier', public.tier_for(v_program, public.tier_value(v_program, t)) || jsonb_build_object('reached_at', t.reached_at),
+    'next_tier', public.next_tier(v_program, public.tier_value(v_program, t))
+      || jsonb_build_object('needs', public.tier_min(v_program, public.next_tier(v_program, public.tier_value(v_program, t)))
+                                     - public.tier_value(v_program, t)),
     'streaks_enabled', v_program.streaks_enabled,
     'streak_window_days', v_program.streak_window_days,
     'max_multiplier', 1 + v_program.streak_cap_pct::numeric / 100,
@@ -534,7 +586,8 @@ end $$;
 --   6. commissions up the chain, as before; level 1 adds the campaign's bonus_rate_bp on the
 --      converting payment and the tier bonus (tier_bonus_bp) on every payment, capped at
 --      100 %, and the converting payment's commission is multiplied by the streak it advanced
---      (streak_multiplier), level1_amount rounding once.
+--      (streak_multiplier), level1_amount rounding once; with tiers by lifetime commissions,
+--      each beneficiary's tier moves with what they earned (advance_tier).
 create or replace function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -660,6 +713,11 @@ begin
         v_created := v_created + 1;
       end if;
     end if;
+    -- tiers by lifetime commissions move with what this payment earned
+    if v_commission_id is not null and v_program.tiers_by = 'commissions' then
+      perform public.advance_tier(v_program, v_beneficiary);
+    end if;
+    v_commission_id := null;
     v_level := v_level + 1;
     v_beneficiary := public.referrer_of(p_company_id, v_beneficiary);
   end loop;
@@ -683,8 +741,10 @@ end $$;
 
 -- Backfill: members with counted referrals get their tier from their count (streaks and
 -- drops start with the next conversion).
-insert into public.referral_tiers (company_id, user_id, current_tier, best_conversions, reached_at)
-select g.company_id, g.user_id, public.tier_for(p, g.conversions)->>'name', g.conversions, now()
+insert into public.referral_tiers (company_id, user_id, current_tier, best_conversions, best_commissions_cents, reached_at)
+select g.company_id, g.user_id, public.tier_for(p, g.conversions)->>'name', g.conversions,
+  coalesce((select greatest(m.earned_cents, 0) from public.member_money m
+            where m.company_id = g.company_id and m.user_id = g.user_id and m.currency = p.currency), 0), now()
 from public.reward_progress g join public.programs p on p.company_id = g.company_id
 where g.conversions > 0;
 

@@ -73,12 +73,16 @@ create trigger commissions_notify after insert on public.commissions for each ro
 
 create function public.trg_tiers_notify() returns trigger
 language plpgsql security definer set search_path = '' as $$
-declare v_tier jsonb;
+declare
+  v_program public.programs;
+  v_tier jsonb;
 begin
-  if new.current_tier is distinct from old.current_tier and new.best_conversions > coalesce(old.best_conversions, 0) then
-    select t into v_tier from public.programs p, jsonb_array_elements(p.tiers) t
-    where p.company_id = new.company_id and t->>'name' = new.current_tier;
-    if coalesce((v_tier->>'min_conversions')::integer, 0) > 0 then
+  -- reached by a new best (a renamed list renames tiers without anyone reaching one)
+  if new.current_tier is distinct from old.current_tier
+     and (new.best_conversions, new.best_commissions_cents) is distinct from (old.best_conversions, old.best_commissions_cents) then
+    select * into v_program from public.programs where company_id = new.company_id;
+    select t into v_tier from jsonb_array_elements(v_program.tiers) t where t->>'name' = new.current_tier;
+    if coalesce(public.tier_min(v_program, v_tier), 0) > 0 then
       perform public.queue_notification(new.company_id, new.user_id, 'tier_reached', new.current_tier,
         jsonb_build_object('tier', new.current_tier, 'bonus_pct', (v_tier->>'bonus_pct')::numeric));
     end if;

@@ -262,6 +262,32 @@ describe("tiers", () => {
     );
   });
 
+  it("tiers by lifetime commissions: a member moves up with what they have earned, never down; the next payment earns the bonus", async () => {
+    const byMoney = [
+      { name: "Bronze", min_commissions_cents: 0, bonus_pct: 0 },
+      { name: "Silver", min_commissions_cents: 350, bonus_pct: 5 },
+    ];
+    const t = await company({ tiers_enabled: true, tiers_by: "commissions", tiers: byMoney });
+    const a = await buy(t.company, t.referrer); // $2.00 earned
+    expect((await gamification(t.company, t.referrer)).next_tier).toMatchObject({ name: "Silver", needs: 150 });
+    const b = await buy(t.company, t.referrer); // $4.00 earned: Silver from here
+    expect([await level1(t.company, a.id), await level1(t.company, b.id)]).toEqual([
+      [200, 2000, 0, "1.00"],
+      [200, 2000, 0, "1.00"],
+    ]);
+    const g = await gamification(t.company, t.referrer);
+    expect([g.tiers_by, g.tier.name, g.next_tier]).toEqual(["commissions", "Silver", null]);
+    // a refund takes $2.00 back: still Silver; the next payment earns 25 %
+    await webhook(uid("evt_"), "refund.created", t.company, { id: uid("rfnd_"), amount: 10, status: "succeeded", payment: { id: b.id } });
+    expect(await level1(t.company, (await buy(t.company, t.referrer)).id)).toEqual([250, 2500, 500, "1.00"]);
+    const [row] = await rows<Json>(`select current_tier, best_conversions, best_commissions_cents::int as c from public.referral_tiers where company_id = $1`, [t.company]);
+    expect(row).toEqual({ current_tier: "Silver", best_conversions: 2, c: 450 });
+    // switching what tiers count needs a list with that threshold, and renames from the bests
+    await expectDomainError(call("update_program_settings", { p_company_id: t.company, p_settings: { tiers_by: "conversions" } }), 400, /min_conversions/);
+    await call("update_program_settings", { p_company_id: t.company, p_settings: { tiers_by: "conversions", tiers } });
+    expect((await gamification(t.company, t.referrer)).tier.name).toBe("Silver"); // best 2 counted conversions: Silver at 2
+  });
+
   it("settings refuse a bad tiers list in plain words and write nothing", async () => {
     const t = await company();
     const bad: [unknown, RegExp][] = [

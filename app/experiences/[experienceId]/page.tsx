@@ -186,10 +186,17 @@ function GamificationCard({ game: g, currency }: { game: MemberGamification; cur
             </Heading>
             {g.next_tier ? (
               <>
-                <progress max={g.next_tier.min_conversions} value={g.next_tier.min_conversions - g.next_tier.needs} aria-label="Progress to the next tier" />
+                <progress
+                  max={g.tiers_by === "conversions" ? g.next_tier.min_conversions : g.next_tier.min_commissions_cents}
+                  value={(g.tiers_by === "conversions" ? g.next_tier.min_conversions! : g.next_tier.min_commissions_cents!) - g.next_tier.needs}
+                  aria-label="Progress to the next tier"
+                />
                 <Text size="2" data-testid="next-tier">
-                  {g.next_tier.needs} more conversion{g.next_tier.needs === 1 ? "" : "s"} to {g.next_tier.name} (+{g.next_tier.bonus_pct}% commission
-                  {g.next_tier.plan_id ? " and free access to a plan" : ""}). Tiers are for good: you never drop one.
+                  {g.tiers_by === "conversions"
+                    ? `${g.next_tier.needs} more conversion${g.next_tier.needs === 1 ? "" : "s"}`
+                    : `${formatMoney(g.next_tier.needs, g.currency)} more in commissions`}{" "}
+                  to {g.next_tier.name} (+{g.next_tier.bonus_pct}% commission{g.next_tier.plan_id ? " and free access to a plan" : ""}). Tiers are
+                  for good: you never drop one.
                 </Text>
               </>
             ) : (

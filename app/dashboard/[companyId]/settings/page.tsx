@@ -57,7 +57,14 @@ const gamificationSection: Section = {
     { name: "streak_step_pct", label: "Step per conversion (%)", hint: "10 = ×1.1 on the 2nd conversion, ×1.2 on the 3rd…" },
     { name: "streak_cap_pct", label: "Streak cap (%)", hint: "50 = at most ×1.5" },
     { name: "tiers_enabled", label: "Tier bonus", checkbox: true },
-    { name: "tiers", label: "Tiers", hint: "Name, conversions, bonus, and a plan given free on reaching it: Bronze 0 0%, Silver 5 2%, Gold 20 5% plan_XXX. A member never drops a tier." },
+    {
+      name: "tiers_by",
+      label: "Tiers count",
+      options: ["conversions", "commissions"],
+      optionLabels: { conversions: "Conversions", commissions: "Lifetime commissions" },
+      hint: "What a tier's number means: counted conversions, or commissions earned in total (an amount)",
+    },
+    { name: "tiers", label: "Tiers", hint: "Name, conversions (or amount), bonus, and a plan given free on reaching it: Bronze 0 0%, Silver 5 2%, Gold 20 5% plan_XXX. A member never drops a tier." },
     { name: "drop_chance_pct", label: "Surprise drop chance (%)", hint: "Per counted conversion; 0 = off" },
     { name: "drop_points", label: "Points per drop" },
   ],
@@ -85,7 +92,8 @@ function GamificationPreviewCard({ preview, baseCents, currency }: { preview: Ga
             <ul>
               {preview.tiers.map((t) => (
                 <li key={t.name}>
-                  {t.name} ({t.min_conversions}+ conversions, +{t.bonus_pct}%): <strong>{formatMoney(t.amount_cents, currency)}</strong>
+                  {t.name} ({t.min_commissions_cents !== undefined ? `${formatMoney(t.min_commissions_cents, currency)}+ earned` : `${t.min_conversions}+ conversions`}, +
+                  {t.bonus_pct}%): <strong>{formatMoney(t.amount_cents, currency)}</strong>
                 </li>
               ))}
             </ul>
