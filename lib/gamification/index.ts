@@ -214,7 +214,7 @@ export function listChallenges(companyId: string, after: string | null = null) {
   return rpc(
     "list_challenges",
     { p_company_id: companyId, p_after: after },
-    z.object({ rows: z.array(Challenge.extend({ cursor: z.string() })), next: z.string().nullable() }),
+    z.object({ rows: z.array(Challenge), next: z.string().nullable() }),
   );
 }
 

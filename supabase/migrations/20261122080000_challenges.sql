@@ -140,7 +140,7 @@ begin
 end $$;
 
 -- A company's challenges, newest first (a page of ≤ 50 after p_after: "created_at|id").
--- Returns {rows: [challenge_json + cursor], next}.
+-- Returns {rows: [challenge_json], next: the cursor of the page's last row, or null}.
 create function public.list_challenges(p_company_id text, p_after text) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
 declare v_rows jsonb;

@@ -6,7 +6,9 @@
  * challenge's progress, the commission's rate with its streak — each as
  * get_member_gamification and the commission rows say — at 1100 px and on a phone. The creator
  * sees a member who chose anonymity by name on Members → Leaderboard, the settings preview, and
- * a tiers list out of order refused with a visible error that writes nothing.
+ * a tiers list out of order refused with a visible error that writes nothing; on Rewards →
+ * Challenges the list as list_challenges gives it, a new challenge added, a bad one refused
+ * with nothing written, and one stopped.
  */
 import { describe, expect, it } from "vitest";
 import { DEMO_EXPERIENCE_ID } from "../../lib/whop/demo";
@@ -97,5 +99,49 @@ describe("the creator", () => {
       await casey.context().close();
     }
     expect(base).toBeTruthy();
+  });
+
+  it("lists challenges on Rewards → Challenges, adds one, refuses a bad one with nothing written, and stops one", { timeout: 120_000 }, async () => {
+    const casey = await open(1100, CASEY);
+    try {
+      await visit(casey, `${DASH}/rewards`);
+      await casey.getByRole("link", { name: /Challenges: goals for a week/ }).click();
+      await casey.waitForURL("**/rewards/challenges");
+      const list = async () => (await fn("list_challenges", COMPANY, null)).rows;
+      const shown = (c: { challenge_name: string; target_referrals: number; status: string; participants: number; completed: number }) =>
+        [c.challenge_name, `${c.target_referrals} conversions`, c.status, String(c.participants), String(c.completed)];
+      const tableRows = async () => (await rows(table(casey, "Challenges"))).map((r) => [r[0], r[1], r[4], r[5], r[6]]);
+      expect(await tableRows()).toEqual((await list()).map(shown));
+
+      const form = casey.getByRole("form", { name: "New challenge" });
+      const before = (await list()).length;
+      await form.getByLabel("Challenge name").fill("Two this week");
+      await form.getByLabel("Conversions to reach").fill("0");
+      await form.getByLabel("Window").selectOption("week");
+      await form.getByLabel("Reward value").fill("150");
+      await form.getByRole("button", { name: "Add challenge" }).click();
+      await says(form, "The target is from 1 to 100 000 conversions", "alert");
+      expect((await list()).length).toBe(before);
+
+      await form.getByLabel("Conversions to reach").fill("2");
+      await form.getByRole("button", { name: "Add challenge" }).click();
+      await says(form, 'Added "Two this week".');
+      const added = (await list())[0];
+      expect([added.challenge_name, added.target_referrals, added.period, added.status, added.reward_data]).toEqual(["Two this week", 2, "week", "running", { points: 150 }]);
+      await casey.reload();
+      expect((await tableRows())[0]).toEqual(shown(added));
+      expect((await rows(table(casey, "Challenges")))[0][3]).toBe("150 points");
+      await checkLayout(casey);
+
+      const stop = casey.getByRole("form", { name: "Stop Two this week" });
+      await stop.getByRole("button", { name: "Stop" }).click();
+      // stopped: its row says so and has no Stop button any more
+      await expect.poll(async () => (await rows(table(casey, "Challenges")))[0][4], { timeout: 10_000 }).toBe("stopped");
+      expect(await stop.count()).toBe(0);
+      expect((await list())[0].status).toBe("stopped");
+    } finally {
+      await sql(`update public.challenges set is_active = false where company_id = $1 and challenge_name = 'Two this week'`, [COMPANY]);
+      await casey.context().close();
+    }
   });
 });
