@@ -153,16 +153,6 @@ language sql stable set search_path = '' as $$
   select coalesce((select currency from public.programs where company_id = p_company_id), 'USD')
 $$;
 
--- Every rollup write of a company takes this lock first (transaction-scoped, re-entrant),
--- so rollup rows (daily_stats, member_money, referral_stats, …) are always locked in the
--- same order and concurrent writers can't deadlock on them; rebuild_analytics takes it too,
--- so writers wait for a rebuild instead of updating rows it is replacing. Writers of one
--- company already queue on today's daily_stats row, so this costs little.
-create function public.lock_rollups(p_company_id text) returns void
-language sql set search_path = '' as $$
-  select pg_advisory_xact_lock(hashtextextended('rollups:' || p_company_id, 0))
-$$;
-
 -- Make sure a member has their stats rows (referral_stats, and member_money in the
 -- program currency), so every member shows in the members list and its sorts.
 create function public.touch_member_stats(p_company_id text, p_user_id text) returns void
@@ -200,7 +190,6 @@ end $$;
 create function public.trg_codes_stats() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  perform public.lock_rollups(new.company_id);
   perform public.touch_member_stats(new.company_id, new.user_id);
   return null;
 end $$;
@@ -216,7 +205,6 @@ declare
   v_day date;
 begin
   if not new.counted then return null; end if;
-  perform public.lock_rollups(new.company_id);
   select user_id into v_user from public.referral_codes where id = new.code_id;
   v_day := public.local_day(new.company_id, new.created_at);
   update public.referral_stats set clicks = clicks + 1 where company_id = new.company_id and user_id = v_user;
@@ -257,7 +245,6 @@ end $$;
 create function public.trg_referrals_stats() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
-  perform public.lock_rollups(coalesce(new.company_id, old.company_id));
   if tg_op = 'INSERT' then
     perform public.touch_member_stats(new.company_id, new.referrer_user_id);
     perform public.touch_member_stats(new.company_id, new.referee_user_id);
@@ -283,7 +270,6 @@ language plpgsql set search_path = '' as $$
 declare v_referrer text;
 begin
   if p.referral_id is null then return; end if;
-  perform public.lock_rollups(p.company_id);
   select referrer_user_id into v_referrer from public.referrals where id = p.referral_id;
   insert into public.member_money as m (company_id, user_id, currency, revenue_cents)
   values (p.company_id, v_referrer, p.currency, p_sign * p.amount_cents)
@@ -314,7 +300,6 @@ create function public.apply_commission_stats(c public.commissions, p_sign integ
 language plpgsql set search_path = '' as $$
 declare v_net bigint := c.amount_cents - c.reversed_cents;
 begin
-  perform public.lock_rollups(c.company_id);
   insert into public.member_money as m (company_id, user_id, currency, pending_cents, available_cents, in_payout_cents,
     on_hold_cents, paid_cents, reversed_cents, commissions)
   values (c.company_id, c.beneficiary_user_id, c.currency,
@@ -361,7 +346,6 @@ begin
      or new.currency is distinct from public.program_currency(new.company_id) then
     return null;
   end if;
-  perform public.lock_rollups(new.company_id);
   if new.kind = 'payout' then
     perform public.bump_daily(new.company_id, null, public.local_day(new.company_id, new.created_at), 0, 0, 0, 0, 0, -new.amount_cents);
   else
@@ -521,12 +505,12 @@ begin
 end $$;
 
 -- Repair: replace a company's rollups with the ones recomputed from the source rows (the
--- repair job, a time zone change, bulk loads). Returns {rebuilt}.
+-- repair job, a time zone change, bulk loads). Returns check_analytics afterwards.
 create function public.rebuild_analytics(p_company_id text) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 begin
-  -- writers of this company wait until the rebuilt rows are committed (lock_rollups)
-  perform public.lock_rollups(p_company_id);
+  -- serialise with itself; concurrent writes wait on the rows below
+  perform pg_advisory_xact_lock(hashtextextended('analytics:' || p_company_id, 0));
   delete from public.referral_stats where company_id = p_company_id;
   delete from public.member_money where company_id = p_company_id;
   delete from public.daily_stats where company_id = p_company_id;
@@ -597,32 +581,6 @@ begin
   update public.programs set terms_confirmed_at = coalesce(terms_confirmed_at, now()), updated_at = now()
   where company_id = p_company_id returning * into v;
   return to_jsonb(v);
-end $$;
-
--- Cache a Whop user's display fields (never used for identity), as in the core migration,
--- but without a write when nothing changed: ON CONFLICT DO UPDATE locks the row even when
--- its WHERE is false, which made every member view a write transaction; and a null field
--- (no name on Whop) no longer counts as a change. Callers ensure the program first.
-create or replace function public.upsert_user(p_company_id text, p_user_id text, p_username text, p_name text)
-returns void
-language plpgsql security definer set search_path = '' as $$
-begin
-  if p_user_id is null or p_user_id !~ '^user_' then
-    raise exception 'user id must look like user_…' using errcode = 'RL400';
-  end if;
-  if exists (select 1 from public.users where company_id = p_company_id and user_id = p_user_id
-             and username is not distinct from coalesce(p_username, username)
-             and name is not distinct from coalesce(p_name, name)) then
-    return;
-  end if;
-  insert into public.users (company_id, user_id, username, name)
-  values (p_company_id, p_user_id, p_username, p_name)
-  on conflict (company_id, user_id) do update
-    set username = coalesce(excluded.username, public.users.username),
-        name = coalesce(excluded.name, public.users.name),
-        updated_at = now()
-    where coalesce(excluded.username, public.users.username) is distinct from public.users.username
-       or coalesce(excluded.name, public.users.name) is distinct from public.users.name;
 end $$;
 
 -- ── Membership activity and codes ───────────────────────────────────────────
@@ -775,21 +733,14 @@ declare
   v_next text;
 begin
   if v_q is not null then
-    -- a search is a short list: the exact code, then the first 50 usernames with this
-    -- prefix in index order (bounded however many match; EXECUTE so the prefix uses the index)
-    execute $q$
-      select array_agg(user_id order by k, name) from (
-        select user_id, min(k) as k, min(name) as name from (
-          (select c.user_id, 0 as k, '' as name from public.referral_codes c
-           where c.company_id = $1 and lower(c.code) = lower($2))
-          union all
-          (select u.user_id, 1, lower(u.username) from public.users u
-           where u.company_id = $1 and lower(u.username) like $3
-             and exists (select 1 from public.referral_stats s where s.company_id = $1 and s.user_id = u.user_id)
-           order by lower(u.username) limit 50)) m
-        group by user_id order by min(k), min(name) limit 50) x $q$
-    into v_ids
-    using p_company_id, v_q, replace(replace(replace(lower(v_q), '\', '\\'), '%', '\%'), '_', '\_') || '%';
+    -- a search is a short list: username prefix or the exact code, at most 50
+    select array_agg(user_id) into v_ids from (
+      select user_id from public.users
+      where company_id = p_company_id and lower(username) like replace(replace(replace(lower(v_q), '\', '\\'), '%', '\%'), '_', '\_') || '%'
+        and exists (select 1 from public.referral_stats s where s.company_id = p_company_id and s.user_id = users.user_id)
+      union
+      select user_id from public.referral_codes where lower(code) = lower(v_q) and company_id = p_company_id
+      limit 50) x;
     return jsonb_build_object('rows', public.member_rows(p_company_id, coalesce(v_ids, '{}')), 'next', null);
   end if;
   if v_sort in ('conversions', 'clicks', 'signups', 'active_referrals') then
@@ -841,21 +792,6 @@ language sql stable security definer set search_path = '' as $$
             order by created_at desc, id desc limit 30) t), '[]'))
   end
 $$;
-
--- Creator grants (p_delta > 0) or deducts (< 0) points by hand with a reason (ADMIN_GRANT),
--- as in the money-lifecycle migration, now finding the member with resolve_member (one rule
--- for "a user id or a username" everywhere). RL404 unknown member; RL400 no reason, zero, or
--- a deduction below zero. Returns the new balance.
-create or replace function public.grant_points(p_company_id text, p_member text, p_delta bigint, p_reason text) returns bigint
-language plpgsql security definer set search_path = '' as $$
-declare v_user text;
-begin
-  if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
-  if p_delta = 0 then raise exception 'Grant or deduct at least one point' using errcode = 'RL400'; end if;
-  v_user := public.resolve_member(p_company_id, p_member);
-  if v_user is null then raise exception 'No member "%" in this community', trim(p_member) using errcode = 'RL404'; end if;
-  return public.add_points(p_company_id, v_user, p_delta, 'ADMIN_GRANT', 'admin', gen_random_uuid()::text, p_reason);
-end $$;
 
 -- Referrals of a company. p_filter: {status, member (referrer: user id or username),
 -- sort (created | converted; default created), dir, after, limit ≤ 50}.

@@ -5,7 +5,10 @@
 -- converting days are kept as gaps: for every local day d on which a member converted, one
 -- unit at (d, the member's previous converting day p, or -infinity). A member converted in
 -- [a, b] exactly when one of their converting days in [a, b] has its previous one before a,
--- so active(a, b) = Σ n over day ∈ [a, b] and prev_day < a — an index range, no distinct.
+-- so active(a, b) = Σ n over day ∈ [a, b] and prev_day < a — no distinct count. To keep a
+-- range's cost flat as history grows, the same gaps are also kept by the month of prev_day:
+-- months before a's month count whole (a few rows a day), and only prev_day in a's own month
+-- before a is read exactly (at most a month of entries a day).
 --
 -- Kept by bump_daily in the write transaction (under lock_rollups) when a member-day's
 -- conversions go from 0 to more or back; rebuilt and checked with the other rollups.
@@ -18,15 +21,35 @@ create table public.referrer_gaps (
   primary key (company_id, day, prev_day) include (n)
 );
 alter table public.referrer_gaps enable row level security;
+-- the same gaps summed by the month of prev_day ('-infinity' stays '-infinity')
+create table public.referrer_gaps_month (
+  company_id text not null,
+  day date not null,
+  prev_month date not null,
+  n bigint not null,
+  primary key (company_id, day, prev_month) include (n)
+);
+alter table public.referrer_gaps_month enable row level security;
 -- the distinct count it replaces was this index's only reader
 drop index public.member_daily_converting_idx;
 
--- Add p_sign (±1) members at (p_day, p_prev); rows that reach 0 are removed.
+-- The month a previous converting day falls in ('-infinity' stays '-infinity').
+create function public.gap_month(p_prev date) returns date
+language sql immutable set search_path = '' as $$
+  select case when p_prev = '-infinity' then p_prev else date_trunc('month', p_prev)::date end
+$$;
+
+-- Add p_sign (±1) members at (p_day, p_prev), in both gap tables; rows that reach 0 are removed.
 create function public.bump_referrer_gap(p_company_id text, p_day date, p_prev date, p_sign integer) returns void
 language sql set search_path = '' as $$
   insert into public.referrer_gaps as g (company_id, day, prev_day, n) values (p_company_id, p_day, p_prev, p_sign)
   on conflict (company_id, day, prev_day) do update set n = g.n + excluded.n;
   delete from public.referrer_gaps where company_id = p_company_id and day = p_day and prev_day = p_prev and n = 0;
+  insert into public.referrer_gaps_month as g (company_id, day, prev_month, n)
+  values (p_company_id, p_day, public.gap_month(p_prev), p_sign)
+  on conflict (company_id, day, prev_month) do update set n = g.n + excluded.n;
+  delete from public.referrer_gaps_month
+  where company_id = p_company_id and day = p_day and prev_month = public.gap_month(p_prev) and n = 0;
 $$;
 
 -- A member-day started (p_on) or stopped converting: splice it into the member's chain of
@@ -102,10 +125,14 @@ declare
 begin
   with e as (select * from public.analytics_expected_referrer_gaps(p_company_id)),
        k as (select * from public.referrer_gaps where company_id = p_company_id),
+       em as (select company_id, day, public.gap_month(prev_day) as prev_month, sum(n)::bigint as n from e group by 1, 2, 3),
+       km as (select * from public.referrer_gaps_month where company_id = p_company_id),
        diffs as (
-         select x.day || ' after ' || x.prev_day as key, to_jsonb(x) as row, 'kept' as side from (select * from k except select * from e) x
-         union all select x.day || ' after ' || x.prev_day, to_jsonb(x), 'expected' from (select * from e except select * from k) x)
-  select coalesce(jsonb_agg(jsonb_build_object('table', 'referrer_gaps', 'key', key, 'side', side, 'row', row)), '[]')
+         select 'referrer_gaps' as t, x.day || ' after ' || x.prev_day as key, to_jsonb(x) as row, 'kept' as side from (select * from k except select * from e) x
+         union all select 'referrer_gaps', x.day || ' after ' || x.prev_day, to_jsonb(x), 'expected' from (select * from e except select * from k) x
+         union all select 'referrer_gaps_month', x.day || ' after ' || x.prev_month, to_jsonb(x), 'kept' from (select * from km except select * from em) x
+         union all select 'referrer_gaps_month', x.day || ' after ' || x.prev_month, to_jsonb(x), 'expected' from (select * from em except select * from km) x)
+  select coalesce(jsonb_agg(jsonb_build_object('table', t, 'key', key, 'side', side, 'row', row)), '[]')
   into v_gaps from (select * from diffs limit 20) d;
   return jsonb_build_object('ok', (v->>'ok')::boolean and v_gaps = '[]',
     'differences', (select coalesce(jsonb_agg(x), '[]') from (
@@ -118,19 +145,32 @@ language plpgsql security definer set search_path = '' as $$
 declare v jsonb := public.rebuild_analytics_counters(p_company_id); -- takes lock_rollups
 begin
   delete from public.referrer_gaps where company_id = p_company_id;
+  delete from public.referrer_gaps_month where company_id = p_company_id;
   insert into public.referrer_gaps select * from public.analytics_expected_referrer_gaps(p_company_id);
+  insert into public.referrer_gaps_month
+  select company_id, day, public.gap_month(prev_day), sum(n) from public.referrer_gaps where company_id = p_company_id group by 1, 2, 3;
   return v;
 end $$;
 
 -- Existing companies: gaps from the member_daily they already have.
 insert into public.referrer_gaps
 select g.* from (select distinct company_id from public.member_daily) c, public.analytics_expected_referrer_gaps(c.company_id) g;
+insert into public.referrer_gaps_month
+select company_id, day, public.gap_month(prev_day), sum(n) from public.referrer_gaps group by 1, 2, 3;
 
--- Members with at least one conversion on a local day in [p_from, p_to] (inclusive).
+-- Members with at least one conversion on a local day in [p_from, p_to] (inclusive): the
+-- gaps ending in the range that start before p_from — whole months before p_from's month
+-- from referrer_gaps_month, and the days of p_from's month before it, day by day, from
+-- referrer_gaps (each day an index range of at most a month).
 create function public.active_referrers(p_company_id text, p_from date, p_to date) returns bigint
 language sql stable set search_path = '' as $$
-  select coalesce(sum(n), 0)::bigint from public.referrer_gaps
-  where company_id = p_company_id and day between p_from and p_to and prev_day < p_from
+  select (coalesce((select sum(n) from public.referrer_gaps_month
+                    where company_id = p_company_id and day between p_from and p_to
+                      and prev_month < public.gap_month(p_from)), 0)
+        + coalesce((select sum(x.n) from generate_series(p_from, p_to, interval '1 day') d
+                    cross join lateral (select sum(n) as n from public.referrer_gaps
+                                        where company_id = p_company_id and day = d::date
+                                          and prev_day >= public.gap_month(p_from) and prev_day < p_from) x), 0))::bigint
 $$;
 
 -- get_overview as in the analytics migration, with active referrers read from the gaps.

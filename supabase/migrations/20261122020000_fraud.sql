@@ -2,7 +2,7 @@
 -- "Canonical statuses"; seed 001 `fraud_checks`).
 --
 -- At a referral's conversion (its first payment) eight signals are checked in the payment's
--- transaction, each stored as a fraud_checks row with its weight and the evidence; the
+-- transaction, stored (when any is flagged) as fraud_checks rows with weight and evidence; the
 -- referral gets the capped sum of the flagged weights as fraud_score and a fraud_status:
 --   clear    nothing flagged, or the referrer is trusted (the allow-list), or fraud_mode off
 --   flagged  something flagged below fraud_hold_score (or fraud_mode 'flag'): money proceeds,
@@ -142,38 +142,7 @@ language sql security definer set search_path = '' as $$
   select public.record_sighting(p_company_id, p_user_id, 'member_app', p_ip_hash, p_ip_prefix_hash, p_device_hash)
 $$;
 
--- record_click as in the core migration, plus the visitor's keyed IP, IP-prefix and device
--- hashes (null when the request gave none). Returns {found:false} for an unknown or
--- inactive code, else {found, click_id, counted, company_id, code, plan_id, landing_url}.
-drop function public.record_click(text, text, text, text, text, boolean);
-create function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
-  p_referrer_url text, p_country text, p_is_bot boolean,
-  p_ip_hash text default null, p_ip_prefix_hash text default null, p_device_hash text default null) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_code record;
-  v_counted boolean;
-  v_click_id uuid;
-begin
-  select c.id, c.company_id, c.code, p.plan_id, p.landing_url into v_code
-  from public.referral_codes c
-  join public.programs p on p.company_id = c.company_id
-  where lower(c.code) = lower(p_code) and c.is_active and p.is_active;
-  if not found then return jsonb_build_object('found', false); end if;
-  perform pg_advisory_xact_lock(hashtextextended(v_code.id::text || p_visitor_hash, 0));
-  v_counted := not p_is_bot and not exists (
-    select 1 from public.referral_clicks
-    where code_id = v_code.id and visitor_hash = p_visitor_hash and counted
-      and created_at > now() - interval '1 hour');
-  insert into public.referral_clicks (company_id, code_id, visitor_hash, user_agent, referrer_url, country, is_bot, counted,
-    ip_hash, ip_prefix_hash, device_hash)
-  values (v_code.company_id, v_code.id, p_visitor_hash, left(p_user_agent, 512), left(p_referrer_url, 2048),
-          left(p_country, 2), p_is_bot, v_counted, p_ip_hash, p_ip_prefix_hash, p_device_hash)
-  returning id into v_click_id;
-  return jsonb_build_object('found', true, 'click_id', v_click_id, 'counted', v_counted,
-    'company_id', v_code.company_id, 'code', v_code.code,
-    'plan_id', v_code.plan_id, 'landing_url', v_code.landing_url);
-end $$;
+-- (record_click stores the click's hashes: see the hardening migration, which replaces it.)
 
 -- ── The checks ──────────────────────────────────────────────────────────────
 
@@ -184,15 +153,14 @@ language sql immutable set search_path = '' as $$
 $$;
 
 -- Run the eight checks of a referral at its conversion and decide (DESIGN.md "Fraud"):
---   self_referral     the referee is in the referrer's chain, or this payment's method hash
---                     (card brand + last4 + billing postal code) equals one of a chain
---                     member's own payments in this company
+--   self_referral     this payment's method hash (card brand + last4 + billing postal code)
+--                     equals one of the referrer's (or their upline's) own payments here
 --   ip_duplicate      the attributing click's IP hash was seen for the referrer (member app,
 --                     or the click that brought them in); the same /24 or /48 alone is noted,
 --                     not flagged
 --   device_duplicate  the same with the device hash
---   email_duplicate   the referee's normalised email equals the referrer's, or is within
---                     Levenshtein distance 2 of it (both at least 6 characters)
+--   email_duplicate   the referee's normalised email equals the referrer's, or has the same
+--                     domain and a local part 1 edit away (2 when both have 8+ characters)
 --   disposable_email  the app found the referee's email domain in a throwaway list (mailchecker)
 --   velocity_limit    the referrer has more conversions than fraud_velocity_hour in the last
 --                     hour or fraud_velocity_day in the last day (this one included)
@@ -201,7 +169,8 @@ $$;
 --                     ones included (A referred B, B now refers A), at any level
 -- Score = least(100, Σ weights of flagged checks). Status: trusted referrer → clear; mode
 -- 'hold' and score ≥ fraud_hold_score → held; anything flagged → flagged; else clear.
--- fraud_mode 'off' runs nothing. Idempotent per referral (rows keyed by check_type).
+-- fraud_mode 'off' runs nothing. The eight rows are stored only when something was flagged
+-- (a clean conversion keeps score 0, status clear and no rows). Idempotent per referral.
 -- Returns the referral as updated.
 create function public.run_fraud_checks(p_company_id text, p_referral_id uuid, p_payment_id text, p_signals jsonb)
 returns public.referrals
@@ -216,6 +185,7 @@ declare
   v_referee_email text;
   v_referrer_email text;
   v_distance integer;
+  v_allowed integer;
   v_hour bigint;
   v_day bigint;
   v_seconds numeric;
@@ -239,16 +209,12 @@ begin
   end loop;
 
   -- self_referral
-  if v_ref.referee_user_id = any(v_chain) then
-    v_found := v_found || jsonb_build_object('check_type', 'self_referral', 'flagged', true, 'details', jsonb_build_object('match', 'same_user'));
-  else
-    select p.user_id, p.created_at into v_hit from public.payments p
-    where p.company_id = p_company_id and p.method_hash = p_signals->>'method_hash' and p.user_id = any(v_chain)
-    order by p.created_at limit 1;
-    v_found := v_found || jsonb_build_object('check_type', 'self_referral', 'flagged', v_hit.user_id is not null, 'details', case when v_hit.user_id is null then jsonb_build_object('checked', case when p_signals->>'method_hash' is null then 'no_payment_method' else 'payment_method' end)
-      else jsonb_build_object('match', 'payment_method', 'user_id', v_hit.user_id, 'paid_at', v_hit.created_at,
-        'card_brand', p_signals->>'card_brand', 'card_last4', p_signals->>'card_last4') end);
-  end if;
+  select p.user_id, p.created_at into v_hit from public.payments p
+  where p.company_id = p_company_id and p.method_hash = p_signals->>'method_hash' and p.user_id = any(v_chain)
+  order by p.created_at limit 1;
+  v_found := v_found || jsonb_build_object('check_type', 'self_referral', 'flagged', v_hit.user_id is not null, 'details', case when v_hit.user_id is null then jsonb_build_object('checked', case when p_signals->>'method_hash' is null then 'no_payment_method' else 'payment_method' end)
+    else jsonb_build_object('match', 'payment_method', 'user_id', v_hit.user_id, 'paid_at', v_hit.created_at,
+      'card_brand', p_signals->>'card_brand', 'card_last4', p_signals->>'card_last4') end);
 
   -- ip_duplicate and device_duplicate: the attributing click against the referrer's sightings
   for c in select * from (values ('ip_duplicate', 'ip', v_click.ip_hash, 'ip_prefix', v_click.ip_prefix_hash),
@@ -280,9 +246,15 @@ begin
   elsif v_referee_email = v_referrer_email then
     v_found := v_found || jsonb_build_object('check_type', 'email_duplicate', 'flagged', true, 'details', jsonb_build_object('match', 'exact'));
   else
-    v_distance := case when length(v_referee_email) >= 6 and length(v_referrer_email) >= 6
-      then extensions.levenshtein(left(v_referee_email, 255), left(v_referrer_email, 255)) end;
-    v_found := v_found || jsonb_build_object('check_type', 'email_duplicate', 'flagged', coalesce(v_distance <= 2, false), 'details', case when v_distance <= 2 then jsonb_build_object('match', 'similar', 'distance', v_distance)
+    -- similar: the same domain and local parts at most 1 edit apart (2 when both have 8+
+    -- characters); short names differ by little by nature (amy@ / ann@ are two people)
+    if split_part(v_referee_email, '@', 2) = split_part(v_referrer_email, '@', 2) then
+      v_distance := extensions.levenshtein(left(split_part(v_referee_email, '@', 1), 255), left(split_part(v_referrer_email, '@', 1), 255));
+      v_allowed := case when least(length(split_part(v_referee_email, '@', 1)), length(split_part(v_referrer_email, '@', 1))) >= 8 then 2
+                        when least(length(split_part(v_referee_email, '@', 1)), length(split_part(v_referrer_email, '@', 1))) >= 5 then 1
+                        else 0 end;
+    end if;
+    v_found := v_found || jsonb_build_object('check_type', 'email_duplicate', 'flagged', coalesce(v_distance <= v_allowed, false), 'details', case when v_distance <= v_allowed then jsonb_build_object('match', 'similar', 'distance', v_distance)
       else jsonb_build_object('checked', 'different') end);
   end if;
 
@@ -318,13 +290,22 @@ begin
   v_found := v_found || jsonb_build_object('check_type', 'ring', 'flagged', v_ring is not null, 'details', case when v_ring is null then jsonb_build_object('checked', 'no_loop')
     else jsonb_build_object('level', v_ring) end);
 
-  -- store and decide
-  insert into public.fraud_checks (company_id, referral_id, check_type, flagged, weight, details)
-  select p_company_id, v_ref.id, f->>'check_type', (f->>'flagged')::boolean, public.fraud_weight(v_program, f->>'check_type'), f->'details'
-  from jsonb_array_elements(v_found) f
-  on conflict (referral_id, check_type) do nothing;
-  select least(100, coalesce(sum(weight) filter (where flagged), 0)), coalesce(bool_or(flagged), false) into v_score, v_any
-  from public.fraud_checks where referral_id = v_ref.id;
+  -- decide, and keep the evidence (all eight checks, flagged or not) of a referral that had
+  -- anything flagged; a clean conversion stores none (most conversions: the hot path)
+  select least(100, coalesce(sum(public.fraud_weight(v_program, f->>'check_type')) filter (where (f->>'flagged')::boolean), 0)),
+         coalesce(bool_or((f->>'flagged')::boolean), false)
+  into v_score, v_any from jsonb_array_elements(v_found) f;
+  if v_any then
+    insert into public.fraud_checks (company_id, referral_id, check_type, flagged, weight, details)
+    select p_company_id, v_ref.id, f->>'check_type', (f->>'flagged')::boolean, public.fraud_weight(v_program, f->>'check_type'), f->'details'
+    from jsonb_array_elements(v_found) f
+    on conflict (referral_id, check_type) do nothing;
+  end if;
+  -- a second run for the same referral decides from the rows the first one stored
+  if exists (select 1 from public.fraud_checks where referral_id = v_ref.id) then
+    select least(100, coalesce(sum(weight) filter (where flagged), 0)), coalesce(bool_or(flagged), false) into v_score, v_any
+    from public.fraud_checks where referral_id = v_ref.id;
+  end if;
   v_trusted := exists (select 1 from public.users where company_id = p_company_id and user_id = v_ref.referrer_user_id
                        and fraud_trusted_at is not null);
   update public.referrals set fraud_score = v_score,

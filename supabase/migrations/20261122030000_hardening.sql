@@ -92,13 +92,15 @@ end $$;
 -- repeat click of the same visitor within the hour reuses it).
 alter table public.referral_clicks add column checkout_url text check (checkout_url ~ '^https?://' and length(checkout_url) <= 2048);
 
--- record_click as in the fraud migration, finding the code through find_code (a retired
--- code's link counts for its owner), and for a repeat click the visitor's counted click of
+-- record_click as in the core migration, plus: the visitor's keyed IP, IP-prefix and device
+-- hashes for the fraud checks (null when the request gave none), the code found through
+-- find_code (a retired code's link counts for its owner), and for a repeat click the visitor's counted click of
 -- the last hour: {found:false} for an unknown or inactive code, else {found, click_id,
 -- counted, company_id, code (the current one), plan_id, landing_url, first_click_id,
 -- checkout_url} — first_click_id/checkout_url: the counted click this visitor made on this
 -- code within the hour and the checkout it opened (this click itself when counted).
-create or replace function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
+drop function if exists public.record_click(text, text, text, text, text, boolean);
+create function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
   p_referrer_url text, p_country text, p_is_bot boolean,
   p_ip_hash text default null, p_ip_prefix_hash text default null, p_device_hash text default null) returns jsonb
 language plpgsql security definer set search_path = '' as $$

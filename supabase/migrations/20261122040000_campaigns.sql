@@ -62,15 +62,6 @@ create table public.campaign_members (
 );
 create index campaign_members_standings_idx on public.campaign_members (campaign_id, conversions desc, reached_at, user_id);
 
--- How many members of a campaign have each count (kept with campaign_members): a member's
--- place adds up the few counts above theirs instead of counting every member ahead.
-create table public.campaign_levels (
-  campaign_id uuid not null references public.campaigns(id),
-  conversions integer not null check (conversions > 0),
-  members integer not null check (members >= 0),
-  primary key (campaign_id, conversions)
-);
-
 -- seed 001 rewards: a milestone at `threshold` counted conversions, all-time or within
 -- campaign_id.
 create table public.rewards (
@@ -130,10 +121,8 @@ create unique index reward_redemptions_reward_key on public.reward_redemptions (
 create unique index reward_redemptions_prize_key on public.reward_redemptions (campaign_id, user_id, prize) where prize is not null;
 create index reward_redemptions_member_idx on public.reward_redemptions (company_id, user_id, created_at desc);
 create index reward_redemptions_status_idx on public.reward_redemptions (company_id, status, created_at desc, id desc);
--- grants left to do, per company (after a webhook) and across companies (the job): a partial
--- index, as small as the backlog
-create index reward_redemptions_due_idx on public.reward_redemptions (company_id, updated_at)
-  where status in ('pending', 'failed') and requested_at is not null;
+-- the grant job: requested and not yet granted
+create index reward_redemptions_due_idx on public.reward_redemptions (updated_at) where status in ('pending', 'failed') and requested_at is not null;
 -- a payment using the code marks it claimed
 create index reward_redemptions_promo_idx on public.reward_redemptions (company_id, (result->>'promo_code_id')) where status = 'granted';
 
@@ -172,7 +161,6 @@ create unique index transactions_reward_points_once on public.transactions (comp
 
 alter table public.campaigns enable row level security;
 alter table public.campaign_members enable row level security;
-alter table public.campaign_levels enable row level security;
 alter table public.rewards enable row level security;
 alter table public.reward_progress enable row level security;
 alter table public.reward_redemptions enable row level security;
@@ -543,15 +531,14 @@ end $$;
 create function public.campaign_standings(c public.campaigns, p_limit integer) returns jsonb
 language sql stable set search_path = '' as $$
   select coalesce(jsonb_agg(jsonb_build_object('place', s.place, 'user_id', s.user_id,
-    'member', coalesce((select u.username from public.users u where u.company_id = c.company_id and u.user_id = s.user_id), s.user_id),
-    'conversions', s.conversions, 'reached_at', s.reached_at,
+    'member', coalesce(u.username, s.user_id), 'conversions', s.conversions, 'reached_at', s.reached_at,
     'prize', c.prizes->'top'->(s.place::integer - 1)) order by s.place), '[]')
-  -- the top p_limit by the standings index first, then their live ranks among themselves
   from (select cm.user_id, cm.conversions, cm.reached_at,
           coalesce(cm.place, row_number() over (order by cm.conversions desc, cm.reached_at, cm.user_id)) as place
-        from (select * from public.campaign_members
-              where campaign_id = c.id and conversions > 0
-              order by conversions desc, reached_at, user_id limit p_limit) cm) s
+        from public.campaign_members cm
+        where cm.campaign_id = c.id and cm.conversions > 0
+        order by cm.conversions desc, cm.reached_at, cm.user_id limit p_limit) s
+  left join public.users u on u.company_id = c.company_id and u.user_id = s.user_id
 $$;
 
 -- One campaign with its standings (top 50). Errors: RL404.
@@ -659,13 +646,6 @@ begin
                           else (select max(x.counted_at) from public.referrals x
                                 where x.campaign_id = r.campaign_id and x.referrer_user_id = r.referrer_user_id and x.counted) end
       returning conversions into v_campaign;
-      -- the member moved from the count they had to the one they have
-      if v_campaign > 0 then
-        insert into public.campaign_levels as l (campaign_id, conversions, members) values (r.campaign_id, v_campaign, 1)
-        on conflict (campaign_id, conversions) do update set members = l.members + 1;
-      end if;
-      update public.campaign_levels set members = members - 1
-      where campaign_id = r.campaign_id and conversions = v_campaign - v_sign;
     end if;
   end if;
 
@@ -959,12 +939,9 @@ begin
   if c.id is not null then
     select * into m from public.campaign_members where campaign_id = c.id and user_id = p_user_id;
     v_campaign := public.campaign_json(c) || jsonb_build_object('conversions', coalesce(m.conversions, 0),
-      -- members ahead: more conversions (campaign_levels), or as many reached earlier (ties:
-      -- user id; a range count on the standings index)
-      'place', case when coalesce(m.conversions, 0) > 0 then 1
-        + (select coalesce(sum(l.members), 0) from public.campaign_levels l where l.campaign_id = c.id and l.conversions > m.conversions)
-        + (select count(*) from public.campaign_members o where o.campaign_id = c.id and o.conversions = m.conversions
-             and (o.reached_at, o.user_id) < (m.reached_at, m.user_id)) end);
+      'place', case when coalesce(m.conversions, 0) > 0 then 1 + (select count(*) from public.campaign_members o
+        where o.campaign_id = c.id and o.conversions > 0
+          and (o.conversions, m.reached_at, m.user_id) > (m.conversions, o.reached_at, o.user_id)) end);
   end if;
   return jsonb_build_object('conversions', v_all,
     'milestones', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'name', w.name, 'description', w.description,
@@ -988,19 +965,55 @@ end $$;
 
 -- ── Lists ───────────────────────────────────────────────────────────────────
 
--- The commissions list (the analytics migration's, renamed and wrapped) also says how a
--- rate was made: each row gains campaign_bonus_bp (the campaign's part of rate_bp) and
--- campaign_id; kind 'bonus' rows are campaign prizes paid as money (no payment). Same
--- filters and pages. Returns {rows:[…], next}.
-alter function public.list_commissions(text, jsonb) rename to list_commissions_rows;
-create function public.list_commissions(p_company_id text, p_filter jsonb) returns jsonb
+-- The commissions list (as in the analytics migration) also says how a rate was made:
+-- campaign_bonus_bp (the campaign's part of rate_bp) and campaign_id; kind 'bonus' rows are
+-- campaign prizes paid as money (no payment). p_filter as before: {status, level, kind,
+-- member, from, to, sort (created | amount), dir, after, limit ≤ 50}. Returns {rows:[…], next}.
+create or replace function public.list_commissions(p_company_id text, p_filter jsonb) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
-declare v jsonb := public.list_commissions_rows(p_company_id, p_filter);
+declare
+  v_sort text := coalesce(p_filter->>'sort', 'created');
+  v_desc boolean := coalesce(p_filter->>'dir', 'desc') <> 'asc';
+  v_limit integer := least(greatest(coalesce((p_filter->>'limit')::integer, 50), 1), 50);
+  v_after text := p_filter->>'after';
+  v_tz text;
+  v_member text;
+  v_col text;
+  v_rows jsonb;
 begin
-  return jsonb_set(v, '{rows}', coalesce((
-    select jsonb_agg(e.row || jsonb_build_object('campaign_bonus_bp', c.campaign_bonus_bp, 'campaign_id', c.campaign_id) order by e.n)
-    from jsonb_array_elements(v->'rows') with ordinality e(row, n)
-    join public.commissions c on c.company_id = p_company_id and c.id = (e.row->>'id')::uuid), '[]'));
+  if v_sort not in ('created', 'amount') then raise exception 'Unknown sort "%"', v_sort using errcode = 'RL400'; end if;
+  v_col := case v_sort when 'created' then 'created_at' else 'amount_cents' end;
+  v_tz := coalesce((select timezone from public.programs where company_id = p_company_id), 'UTC');
+  if nullif(p_filter->>'member', '') is not null then
+    v_member := public.resolve_member(p_company_id, p_filter->>'member');
+    if v_member is null then return jsonb_build_object('rows', '[]'::jsonb, 'next', null); end if;
+  end if;
+  execute format($q$
+    select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'beneficiary', coalesce(u.username, c.beneficiary_user_id),
+      'beneficiary_user_id', c.beneficiary_user_id, 'payment_id', c.payment_id, 'level', c.level, 'kind', c.kind,
+      'base_amount_cents', c.base_amount_cents, 'rate_bp', c.rate_bp, 'amount_cents', c.amount_cents,
+      'reversed_cents', c.reversed_cents, 'currency', c.currency, 'status', c.status, 'reason', c.reason,
+      'campaign_bonus_bp', c.campaign_bonus_bp, 'campaign_id', c.campaign_id,
+      'available_at', c.available_at, 'created_at', c.created_at, 'paid_at', c.paid_at,
+      'cursor', c.%1$I::text || '|' || c.id) order by c.n), '[]')
+    from (select c.*, row_number() over (order by c.%1$I %9$s, c.id %9$s) as n from (
+      select * from public.commissions c
+      where c.company_id = $1 %2$s %3$s %4$s %5$s %6$s %7$s %8$s
+      order by c.%1$I %9$s, c.id %9$s limit $10) c) c
+    left join public.users u on u.company_id = c.company_id and u.user_id = c.beneficiary_user_id $q$,
+    v_col,
+    case when p_filter->>'status' is null then '' else 'and c.status = $2' end,
+    case when p_filter->>'level' is null then '' else 'and c.level = $3::integer' end,
+    case when p_filter->>'kind' is null then '' else 'and c.kind = $4' end,
+    case when v_member is null then '' else 'and c.beneficiary_user_id = $5' end,
+    case when p_filter->>'from' is null then '' else 'and c.created_at >= ($6::date)::timestamp at time zone $11' end,
+    case when p_filter->>'to' is null then '' else 'and c.created_at < ($7::date + 1)::timestamp at time zone $11' end,
+    case when v_after is null then '' else format('and (c.%I, c.id) %s ($8::%s, $9::uuid)', v_col,
+      case when v_desc then '<' else '>' end, case v_sort when 'created' then 'timestamptz' else 'bigint' end) end,
+    case when v_desc then 'desc' else 'asc' end)
+  into v_rows using p_company_id, p_filter->>'status', p_filter->>'level', p_filter->>'kind', v_member,
+    p_filter->>'from', p_filter->>'to', public.cursor_part(v_after, 1), public.cursor_part(v_after, 2), v_limit + 1, v_tz;
+  return public.page_of(v_rows, v_limit);
 end $$;
 
 -- ── The payment's transaction (DESIGN.md "The conversion pipeline") ─────────

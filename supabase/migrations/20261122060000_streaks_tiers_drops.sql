@@ -409,7 +409,7 @@ language sql stable set search_path = '' as $$
   group by 1, 2, 3
 $$;
 
--- check_analytics and rebuild_analytics (the active-referrers-by-month migration's, renamed
+-- check_analytics and rebuild_analytics (as the analytics migrations left them, renamed
 -- and wrapped) also cover referral_plan_stats (rows at zero are as good as none).
 alter function public.check_analytics(text) rename to check_analytics_gaps;
 create function public.check_analytics(p_company_id text) returns jsonb
