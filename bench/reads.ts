@@ -33,7 +33,9 @@
  *
  * Then, through a pg Pool like the app's (sequential calls reuse one pooled connection, so
  * plpgsql's cached generic plans show), it times each read the pages make — median and p95
- * over --calls calls after 2 warm-up calls, varying the member where it makes sense:
+ * over --calls calls after 2 warm-up calls, varying the member where it makes sense (those are
+ * timed twice: "(first read)", each member's first read since the server started, then again
+ * over the same members, the rows the growth budget compares):
  *   member Home   get_member_view and get_member_wallet, typical members and the top referrer
  *   Overview      get_overview for 30 days, 90 days and 12 months
  *   lists         list_members (default, sort=revenue, q search), list_referrals (all,
@@ -452,8 +454,10 @@ interface Read {
   label: string;
   /** p95 budget in ms at full size, if any */
   budget?: number;
-  /** reads whose median must not grow more than 1.5× from scale 0.1 to 1 */
-  growth?: boolean;
+  /** reads whose median must not grow more than 1.5× from scale 0.1 to 1 ("shown": printed, no budget) */
+  growth?: boolean | "shown";
+  /** untimed calls first (default WARMUP) */
+  warmup?: number;
   call: (i: number) => Promise<unknown>;
 }
 
@@ -469,9 +473,9 @@ const timed = async (read: Read, i: number, ms: number[]) => {
 };
 const kbOf = (r: unknown) => JSON.stringify(r).length / 1024;
 
-/** CALLS timed calls of one read after WARMUP untimed ones. */
+/** CALLS timed calls of one read after its untimed ones (read.warmup, default WARMUP). */
 async function measure(read: Read, cpu: Sampler): Promise<Stat> {
-  for (let i = 0; i < WARMUP; i++) await read.call(i);
+  for (let i = 0; i < (read.warmup ?? WARMUP); i++) await read.call(i);
   const ms: number[] = [];
   let kb = 0;
   const before = await cpu();
@@ -560,7 +564,16 @@ async function readsOf(c: Company, b: Backend): Promise<Read[]> {
       });
     }
   }
-  return reads;
+  // A read that varies the member is timed twice: on each member's first read since the server
+  // started (its pages come from the OS cache or the disk: at full size most of them are outside
+  // shared_buffers, at a tenth many are still there from seeding, so these rows are shown, not
+  // held to the growth budget), then again over the same members once read (the rows the growth
+  // budget compares: the same cache state at both sizes).
+  return reads.flatMap((r) =>
+    r.call.length === 0 // `(i) => …`: the call's index picks the member
+      ? [r]
+      : [{ ...r, label: `${r.label} (first read)`, warmup: 0, growth: r.growth && "shown" }, { ...r, warmup: CALLS }],
+  );
 }
 
 async function measureCompany(c: Company, b: Backend, cpu: Sampler): Promise<{ reads: Read[]; results: Results }> {
@@ -628,9 +641,9 @@ function printGrowth(reads: Read[], tenth: Results, full: Results) {
     }
     const g = n.p50 / a.p50;
     const ok = g <= BUDGET.growth;
-    if (!ok) misses++;
+    if (!ok && r.growth === true) misses++;
     console.log(
-      `${r.label.padEnd(48)} ${f(a.p50)} ${f(n.p50)} ${g.toFixed(2).padStart(7)}  ${verdict(ok)}  ${f(a.cpu)} ${f(n.cpu)} ${(a.cpu && n.cpu ? (n.cpu / a.cpu).toFixed(2) : "—").padStart(7)}`,
+      `${r.label.padEnd(48)} ${f(a.p50)} ${f(n.p50)} ${g.toFixed(2).padStart(7)}  ${r.growth === true ? verdict(ok) : "    "}  ${f(a.cpu)} ${f(n.cpu)} ${(a.cpu && n.cpu ? (n.cpu / a.cpu).toFixed(2) : "—").padStart(7)}`,
     );
   }
 }

@@ -163,6 +163,16 @@ export function checkCatalog(campaign: { rules?: unknown; prizes?: unknown }, ca
   return null;
 }
 
+/**
+ * Free access (a milestone's, a challenge's or a tier's plan) must be to one of the company's
+ * own plans, read through the Whop API (companyCatalog). Returns the problem in words, or null.
+ */
+export async function checkFreePlans(companyId: string, planIds: string[]): Promise<string | null> {
+  if (!planIds.length) return null;
+  const top = planIds.map((plan_id) => ({ reward_type: "product_unlock", reward_data: { plan_id } }));
+  return checkCatalog({ prizes: { top } }, await companyCatalog(companyId));
+}
+
 /** A prize's data as the value the form shows for it (the inverse of rewardDataOf). */
 function prizeValue(p: Prize, currency: string): string {
   const d = p.reward_data as RewardData;

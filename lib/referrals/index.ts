@@ -7,6 +7,15 @@ import { z } from "zod";
 import { rpc } from "../db";
 import { Page, pageParams } from "../lists";
 
+/**
+ * A Whop display field (username, name) as Referly caches it: NULs dropped (Postgres can't
+ * store them) and at most 200 characters (users' key carries both, and an index entry has a
+ * size limit); never refused, since it is only shown. null and undefined pass through.
+ */
+export function displayField<T extends string | null | undefined>(v: T): T {
+  return (v == null ? v : v.replaceAll("\u0000", "").slice(0, 200)) as T;
+}
+
 export const ReferralStatus = z.enum(["pending", "converted", "expired", "cancelled"]);
 
 export const Earnings = z.object({
@@ -54,7 +63,7 @@ export function getMemberView(
 ): Promise<MemberView> {
   return rpc(
     "get_member_view",
-    { p_company_id: companyId, p_user_id: user.id, p_username: user.username, p_name: user.name },
+    { p_company_id: companyId, p_user_id: user.id, p_username: displayField(user.username), p_name: displayField(user.name) },
     MemberView,
   );
 }
@@ -70,7 +79,7 @@ export const ClaimInput = z.object({
 export async function claimReferral(companyId: string, userId: string, username: string | null, code: string) {
   return rpc(
     "claim_referral",
-    { p_company_id: companyId, p_user_id: userId, p_code: code, p_username: username },
+    { p_company_id: companyId, p_user_id: userId, p_code: code, p_username: displayField(username) },
     z.object({ id: z.uuid(), referrer_user_id: z.string(), status: ReferralStatus }),
   );
 }

@@ -21,6 +21,7 @@
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
 import { paymentSignals, type PaymentEvidence } from "../fraud";
+import { displayField } from "../referrals";
 import { sendDueNotifications } from "../notifications";
 import { grantDueRewards } from "../rewards";
 import { whop } from "./client";
@@ -31,10 +32,7 @@ import { whop } from "./client";
  */
 const Id = z.string().regex(/^[\x21-\x7e]{1,128}$/, "not a Whop id");
 /** A display field (username, name): cached only, so NULs are dropped and length capped, never refused. */
-const Display = z
-  .string()
-  .nullish()
-  .transform((v) => (v == null ? v : v.replaceAll("\u0000", "").slice(0, 200)));
+const Display = z.string().nullish().transform(displayField);
 
 const Envelope = z.object({
   id: Id,

@@ -16,6 +16,7 @@
  */
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { DomainError } from "../../lib/db";
+import { displayField } from "../../lib/referrals";
 import {
   call,
   codeOf,
@@ -1122,6 +1123,37 @@ describe("list_members: keyset pages, every sort, and search", () => {
     expect(await search(codeC.slice(0, -1))).toEqual([]);
     expect((await list("list_members", company, { q: "pag_charlie" })).rows).toEqual([await memberRow(company, c)]);
     await expectDomainError(list("list_members", company, { sort: "bogus" }), 400, 'Unknown sort "bogus"');
+  });
+
+  it("a search with more than 50 matches gives the member whose code it is, then the first usernames in byte order, 50 in all", async () => {
+    const s = uid();
+    const company = `biz_${s}`;
+    // 60 members created out of order, names in mixed case; '_' sorts before letters in byte order
+    const names = Array.from({ length: 60 }, (_, i) => `Many${s}${i % 2 ? "_" : "x"}${String(i).padStart(2, "0")}`);
+    const users = names.map((_, i) => `user_n${i}${s}`);
+    for (const i of [...names.keys()].sort((x, y) => ((x * 37) % 60) - ((y * 37) % 60))) await codeOf(company, users[i], names[i]);
+    const other = `user_o${s}`;
+    const code = await codeOf(company, other, `someone${s}`);
+    // the prefix and the other member's code are the same text, as a typed search may be
+    await call("set_referral_code", { p_company_id: company, p_user_id: other, p_code: `many${s}` });
+    const page = await list("list_members", company, { q: `MANY${s}` });
+    const byteOrder = [...names.keys()].sort((x, y) => (names[x].toLowerCase() < names[y].toLowerCase() ? -1 : 1));
+    expect(page.rows.map((r: Json) => r.user_id)).toEqual([other, ...byteOrder.slice(0, 49).map((i) => users[i])]);
+    expect(page.next).toBeNull();
+    expect(code).not.toBe(`many${s}`);
+  });
+
+  it("a name at the longest Referly keeps (200 characters that do not compress) fits users' key, and the member is found by it", async () => {
+    const s = uid();
+    const company = `biz_${s}`;
+    const user = `user_long${s}`;
+    // 4-byte characters in no pattern: 800 bytes each for username and name in the key's entry
+    const wide = (seed: number) => displayField(Array.from({ length: 400 }, (_, i) => String.fromCodePoint(0x1f300 + ((i * 7919 + seed) % 700))).join(""));
+    const [username, name] = [wide(1), wide(2)];
+    expect([...username].length).toBe(100); // 200 UTF-16 units
+    await call("get_member_view", { p_company_id: company, p_user_id: user, p_username: username, p_name: name });
+    expect((await sql.query(`select username, name from public.users where company_id = $1 and user_id = $2`, [company, user])).rows[0]).toEqual({ username, name });
+    expect((await list("list_members", company, { q: username.slice(0, 10) })).rows.map((r: Json) => r.user_id)).toEqual([user]);
   });
 });
 

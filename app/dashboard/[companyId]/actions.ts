@@ -3,7 +3,7 @@
 import { revalidatePath } from "next/cache";
 import { attempt } from "@/app/_components/attempt";
 import type { ActionState } from "@/app/_components/action-form";
-import { checkCatalog, companyCatalog } from "@/lib/campaigns";
+import { checkFreePlans } from "@/lib/campaigns";
 import { decideCommission } from "@/lib/commissions";
 import { cancelPayout, payPayout } from "@/lib/payouts";
 import { createPointsItem, fulfilRedemption, grantPoints, GrantForm, ItemForm } from "@/lib/points";
@@ -30,9 +30,7 @@ export async function saveSettingsAction(companyId: string, _prev: SettingsState
   const program = await getProgram(companyId);
   // the form's field names (the weights given here do not matter: only the keys are read)
   const values = Object.fromEntries(Object.keys(settingsFormValues(program, {})).map((f) => [f, field(form, f)]));
-  const result = await saveSettings(companyId, program.currency, values, async (planIds) =>
-    checkCatalog({ prizes: { top: planIds.map((plan_id) => ({ reward_type: "product_unlock", reward_data: { plan_id } })) } }, await companyCatalog(companyId)),
-  );
+  const result = await saveSettings(companyId, program.currency, values, (planIds) => checkFreePlans(companyId, planIds));
   if (!result.ok) return { ok: false, message: result.errors._form ?? "Please fix the highlighted fields.", errors: result.errors };
   revalidatePath(`/dashboard/${companyId}`, "layout");
   return { ok: true, message: "Settings saved.", errors: {} };

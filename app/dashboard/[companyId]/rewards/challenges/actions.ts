@@ -2,7 +2,7 @@
 
 import { attempt } from "@/app/_components/attempt";
 import type { ActionState } from "@/app/_components/action-form";
-import { checkCatalog, companyCatalog } from "@/lib/campaigns";
+import { checkFreePlans } from "@/lib/campaigns";
 import { ChallengeForm, createChallengeFromForm, stopChallenge } from "@/lib/gamification";
 import { getProgram } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
@@ -25,7 +25,7 @@ export async function createChallengeAction(companyId: string, _prev: ActionStat
   if (!parsed.success) return { ok: false, message: parsed.error.issues[0].message };
   if (parsed.data.reward_type === "product_unlock") {
     // free access is to one of this company's plans
-    const bad = checkCatalog({ prizes: { top: [{ reward_type: "product_unlock", reward_data: { plan_id: parsed.data.value } }] } }, await companyCatalog(companyId));
+    const bad = await checkFreePlans(companyId, [parsed.data.value]);
     if (bad) return { ok: false, message: bad };
   }
   const program = await getProgram(companyId);
