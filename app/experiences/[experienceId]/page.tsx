@@ -74,7 +74,6 @@ export default async function MemberHome({ params }: { params: Promise<{ experie
       <section className="grid" aria-label="Earnings">
         <Stat label="Earned this month" value={formatMoney(view.this_month_cents, cur)} testId="earned-month" />
         <Stat label="Earned in total" value={formatMoney(earned.total_earnings, cur)} testId="earnings-total" />
-        <Stat label="Not yet paid" value={formatMoney(earned.pending_earnings, cur)} testId="earnings-pending" />
       </section>
       {wallet.balances.on_hold > 0 && (
         <Text size="2" data-testid="under-review">
