@@ -318,50 +318,6 @@ begin
   return v;
 end $$;
 
--- Save program settings; every key optional —
--- name, commission_rate_bp, hold_days, min_payout_cents, attribution_window_days,
--- recurring_months, plan_id, landing_url, mlm_enabled, max_level, upper_level_rates_bp
--- (4 integers), level2_months, commission_type, flat_amount_cents, product_rates_bp,
--- payout_mode, payout_frequency, ledger_account_id, points_welcome, points_first_payment,
--- points_recurring, points_l2, points_recurring_months, points_expiry_days (null = off).
--- Invalid values raise a check violation (23514) and nothing is written.
-create function public.update_program_settings_money(p_company_id text, p_settings jsonb) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare v public.programs;
-begin
-  perform public.ensure_program(p_company_id);
-  update public.programs p set
-    name = coalesce(p_settings->>'name', p.name),
-    commission_rate_bp = coalesce((p_settings->>'commission_rate_bp')::integer, p.commission_rate_bp),
-    hold_days = coalesce((p_settings->>'hold_days')::integer, p.hold_days),
-    min_payout_cents = coalesce((p_settings->>'min_payout_cents')::bigint, p.min_payout_cents),
-    attribution_window_days = coalesce((p_settings->>'attribution_window_days')::integer, p.attribution_window_days),
-    recurring_months = coalesce((p_settings->>'recurring_months')::integer, p.recurring_months),
-    plan_id = case when p_settings ? 'plan_id' then nullif(p_settings->>'plan_id', '') else p.plan_id end,
-    landing_url = case when p_settings ? 'landing_url' then nullif(p_settings->>'landing_url', '') else p.landing_url end,
-    mlm_enabled = coalesce((p_settings->>'mlm_enabled')::boolean, p.mlm_enabled),
-    max_level = coalesce((p_settings->>'max_level')::integer, p.max_level),
-    upper_level_rates_bp = coalesce((select array_agg(e::integer) from jsonb_array_elements_text(p_settings->'upper_level_rates_bp') e),
-                                    p.upper_level_rates_bp),
-    level2_months = coalesce((p_settings->>'level2_months')::integer, p.level2_months),
-    commission_type = coalesce(p_settings->>'commission_type', p.commission_type),
-    flat_amount_cents = coalesce((p_settings->>'flat_amount_cents')::bigint, p.flat_amount_cents),
-    product_rates_bp = coalesce(p_settings->'product_rates_bp', p.product_rates_bp),
-    payout_mode = coalesce(p_settings->>'payout_mode', p.payout_mode),
-    payout_frequency = coalesce(p_settings->>'payout_frequency', p.payout_frequency),
-    ledger_account_id = case when p_settings ? 'ledger_account_id' then nullif(p_settings->>'ledger_account_id', '') else p.ledger_account_id end,
-    points_welcome = coalesce((p_settings->>'points_welcome')::integer, p.points_welcome),
-    points_first_payment = coalesce((p_settings->>'points_first_payment')::integer, p.points_first_payment),
-    points_recurring = coalesce((p_settings->>'points_recurring')::integer, p.points_recurring),
-    points_l2 = coalesce((p_settings->>'points_l2')::integer, p.points_l2),
-    points_recurring_months = coalesce((p_settings->>'points_recurring_months')::integer, p.points_recurring_months),
-    points_expiry_days = case when p_settings ? 'points_expiry_days' then (p_settings->>'points_expiry_days')::integer else p.points_expiry_days end,
-    updated_at = now()
-  where p.company_id = p_company_id
-  returning * into v;
-  return to_jsonb(v);
-end $$;
-
 -- The local day of p_ts in the program's time zone (DESIGN.md: days bucketed in the
 -- program's time zone, default UTC).
 create function public.local_day(p_company_id text, p_ts timestamptz) returns date
@@ -468,27 +424,6 @@ begin
         updated_at = now()
     where coalesce(excluded.username, public.users.username) is distinct from public.users.username
        or coalesce(excluded.name, public.users.name) is distinct from public.users.name;
-end $$;
-
--- update_program_settings gains the fraud keys: fraud_mode (off | flag | hold),
--- fraud_hold_score (1–100), fraud_velocity_hour, fraud_velocity_day (conversions),
--- fraud_min_seconds (click to payment), fraud_weights ({signal: 0–100}, merged over the
--- current overrides). Invalid values raise a check violation (23514) and nothing is written.
-create function public.update_program_settings_fraud(p_company_id text, p_settings jsonb) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare v public.programs;
-begin
-  perform public.update_program_settings_money(p_company_id, p_settings);
-  update public.programs p set
-    fraud_mode = coalesce(p_settings->>'fraud_mode', p.fraud_mode),
-    fraud_hold_score = coalesce((p_settings->>'fraud_hold_score')::integer, p.fraud_hold_score),
-    fraud_velocity_hour = coalesce((p_settings->>'fraud_velocity_hour')::integer, p.fraud_velocity_hour),
-    fraud_velocity_day = coalesce((p_settings->>'fraud_velocity_day')::integer, p.fraud_velocity_day),
-    fraud_min_seconds = coalesce((p_settings->>'fraud_min_seconds')::integer, p.fraud_min_seconds),
-    fraud_weights = case when p_settings ? 'fraud_weights' then p.fraud_weights || (p_settings->'fraud_weights') else p.fraud_weights end
-  where p.company_id = p_company_id
-  returning * into v;
-  return to_jsonb(v);
 end $$;
 
 -- The code row a code (current or retired, any case) belongs to, active or not; null if none.
@@ -691,13 +626,23 @@ begin
   return to_jsonb(v_ref);
 end $$;
 
--- update_program_settings gains the gamification keys: streaks_enabled, streak_window_days
--- (1–90), streak_step_pct, streak_cap_pct (0–100), tiers_enabled, tiers_by ('conversions' |
--- 'commissions'), tiers (a list, see tiers_error), drop_chance_pct (0–100), drop_points
--- (1–1 000 000). Errors: RL400 with tiers_error's words (the list as it will be, against
--- what it will count); other invalid values a check violation (23514). Nothing is written on
--- error. A changed list or count re-names every member's tier from their bests.
-create function public.update_program_settings_gamification(p_company_id text, p_settings jsonb) returns jsonb
+-- Save program settings in one UPDATE; every key is optional and a missing key keeps its value.
+-- Money: name, commission_rate_bp, hold_days, min_payout_cents, attribution_window_days,
+-- recurring_months, plan_id, landing_url, mlm_enabled, max_level, upper_level_rates_bp
+-- (4 integers), level2_months, commission_type, flat_amount_cents, product_rates_bp,
+-- payout_mode, payout_frequency, ledger_account_id. Points: points_welcome,
+-- points_first_payment, points_recurring, points_l2, points_recurring_months,
+-- points_expiry_days (null = off). Fraud: fraud_mode (off | flag | hold), fraud_hold_score
+-- (1–100), fraud_velocity_hour, fraud_velocity_day (conversions), fraud_min_seconds (click to
+-- payment), fraud_weights ({signal: 0–100}, merged over the current overrides). Gamification:
+-- streaks_enabled, streak_window_days (1–90), streak_step_pct, streak_cap_pct (0–100),
+-- tiers_enabled, tiers_by ('conversions' | 'commissions'), tiers (a list, see tiers_error),
+-- drop_chance_pct (0–100), drop_points (1–1 000 000). Notifications: notifications_off (a
+-- list of kinds).
+-- Errors: RL400 with tiers_error's words (the list as it will be, against what it will
+-- count); any other invalid value a check violation (23514). Nothing is written on error.
+-- A changed tiers list or count re-names every member's tier from their bests.
+create function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   v public.programs;
@@ -708,8 +653,38 @@ begin
     v_err := public.tiers_error(coalesce(p_settings->'tiers', v_old.tiers), coalesce(p_settings->>'tiers_by', v_old.tiers_by));
     if v_err is not null then raise exception '%', v_err using errcode = 'RL400'; end if;
   end if;
-  perform public.update_program_settings_fraud(p_company_id, p_settings);
   update public.programs p set
+    name = coalesce(p_settings->>'name', p.name),
+    commission_rate_bp = coalesce((p_settings->>'commission_rate_bp')::integer, p.commission_rate_bp),
+    hold_days = coalesce((p_settings->>'hold_days')::integer, p.hold_days),
+    min_payout_cents = coalesce((p_settings->>'min_payout_cents')::bigint, p.min_payout_cents),
+    attribution_window_days = coalesce((p_settings->>'attribution_window_days')::integer, p.attribution_window_days),
+    recurring_months = coalesce((p_settings->>'recurring_months')::integer, p.recurring_months),
+    plan_id = case when p_settings ? 'plan_id' then nullif(p_settings->>'plan_id', '') else p.plan_id end,
+    landing_url = case when p_settings ? 'landing_url' then nullif(p_settings->>'landing_url', '') else p.landing_url end,
+    mlm_enabled = coalesce((p_settings->>'mlm_enabled')::boolean, p.mlm_enabled),
+    max_level = coalesce((p_settings->>'max_level')::integer, p.max_level),
+    upper_level_rates_bp = coalesce((select array_agg(e::integer) from jsonb_array_elements_text(p_settings->'upper_level_rates_bp') e),
+                                    p.upper_level_rates_bp),
+    level2_months = coalesce((p_settings->>'level2_months')::integer, p.level2_months),
+    commission_type = coalesce(p_settings->>'commission_type', p.commission_type),
+    flat_amount_cents = coalesce((p_settings->>'flat_amount_cents')::bigint, p.flat_amount_cents),
+    product_rates_bp = coalesce(p_settings->'product_rates_bp', p.product_rates_bp),
+    payout_mode = coalesce(p_settings->>'payout_mode', p.payout_mode),
+    payout_frequency = coalesce(p_settings->>'payout_frequency', p.payout_frequency),
+    ledger_account_id = case when p_settings ? 'ledger_account_id' then nullif(p_settings->>'ledger_account_id', '') else p.ledger_account_id end,
+    points_welcome = coalesce((p_settings->>'points_welcome')::integer, p.points_welcome),
+    points_first_payment = coalesce((p_settings->>'points_first_payment')::integer, p.points_first_payment),
+    points_recurring = coalesce((p_settings->>'points_recurring')::integer, p.points_recurring),
+    points_l2 = coalesce((p_settings->>'points_l2')::integer, p.points_l2),
+    points_recurring_months = coalesce((p_settings->>'points_recurring_months')::integer, p.points_recurring_months),
+    points_expiry_days = case when p_settings ? 'points_expiry_days' then (p_settings->>'points_expiry_days')::integer else p.points_expiry_days end,
+    fraud_mode = coalesce(p_settings->>'fraud_mode', p.fraud_mode),
+    fraud_hold_score = coalesce((p_settings->>'fraud_hold_score')::integer, p.fraud_hold_score),
+    fraud_velocity_hour = coalesce((p_settings->>'fraud_velocity_hour')::integer, p.fraud_velocity_hour),
+    fraud_velocity_day = coalesce((p_settings->>'fraud_velocity_day')::integer, p.fraud_velocity_day),
+    fraud_min_seconds = coalesce((p_settings->>'fraud_min_seconds')::integer, p.fraud_min_seconds),
+    fraud_weights = case when p_settings ? 'fraud_weights' then p.fraud_weights || (p_settings->'fraud_weights') else p.fraud_weights end,
     streaks_enabled = coalesce((p_settings->>'streaks_enabled')::boolean, p.streaks_enabled),
     streak_window_days = coalesce((p_settings->>'streak_window_days')::integer, p.streak_window_days),
     streak_step_pct = coalesce((p_settings->>'streak_step_pct')::integer, p.streak_step_pct),
@@ -719,27 +694,15 @@ begin
     tiers = coalesce((select jsonb_agg(t || jsonb_build_object('name', trim(t->>'name'))) from jsonb_array_elements(p_settings->'tiers') t),
                      p.tiers),
     drop_chance_pct = coalesce((p_settings->>'drop_chance_pct')::integer, p.drop_chance_pct),
-    drop_points = coalesce((p_settings->>'drop_points')::integer, p.drop_points)
+    drop_points = coalesce((p_settings->>'drop_points')::integer, p.drop_points),
+    notifications_off = case when jsonb_typeof(p_settings->'notifications_off') = 'array'
+                             then array(select jsonb_array_elements_text(p_settings->'notifications_off')) else p.notifications_off end,
+    updated_at = now()
   where p.company_id = p_company_id
   returning * into v;
   if (v.tiers, v.tiers_by) is distinct from (v_old.tiers, v_old.tiers_by) then
     update public.referral_tiers t set current_tier = public.tier_for(v, public.tier_value(v, t))->>'name', updated_at = now()
     where t.company_id = p_company_id and t.current_tier is distinct from public.tier_for(v, public.tier_value(v, t))->>'name';
   end if;
-  return to_jsonb(v);
-end $$;
-
--- update_program_settings gains notifications_off (a list of kinds). Errors: 23514 for an
--- unknown kind; nothing is written.
-create function public.update_program_settings(p_company_id text, p_settings jsonb) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare v public.programs;
-begin
-  perform public.update_program_settings_gamification(p_company_id, p_settings);
-  update public.programs p set
-    notifications_off = case when jsonb_typeof(p_settings->'notifications_off') = 'array'
-                             then array(select jsonb_array_elements_text(p_settings->'notifications_off')) else p.notifications_off end
-  where p.company_id = p_company_id
-  returning * into v;
   return to_jsonb(v);
 end $$;

@@ -186,19 +186,22 @@ begin
   return public.add_points(p_company_id, v_user, p_delta, 'ADMIN_GRANT', 'admin', gen_random_uuid()::text, p_reason);
 end $$;
 
--- The points one attributed payment earns (seed 002; DESIGN.md flow 4), windows measured
--- from the referral's conversion to the payment's own time: REFERRAL_WELCOME to the referee
+-- The points one attributed payment earns, windows measured from the referral's conversion
+-- to the payment's own time: REFERRAL_WELCOME to the referee
 -- and REFERRAL_FIRST_PAYMENT to the referrer on the converting payment (p_first);
 -- REFERRAL_RECURRING to the referrer on renewals within points_recurring_months;
--- REFERRAL_L2 to the referrer's referrer within level2_months. Each at most once per
--- payment (transactions_points_once), so granting again after a fraud approval is safe.
-create function public.award_referral_points(p_company_id text, p_payment_id text, p_first boolean) returns void
+-- REFERRAL_L2 to the referrer's referrer within level2_months; on the converting payment,
+-- the campaign's bonus_points to the referrer (CAMPAIGN_BONUS), so a held referral's bonus
+-- waits for approval like its other points. Each at most once per payment
+-- (transactions_points_once), so granting again after a fraud approval is safe.
+create function public.award_payment_points(p_company_id text, p_payment_id text, p_first boolean) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
   v_program public.programs;
   v_payment public.payments;
   v_ref public.referrals;
   v_upline text;
+  v_bonus bigint;
 begin
   select * into v_program from public.programs where company_id = p_company_id;
   select * into v_payment from public.payments where company_id = p_company_id and payment_id = p_payment_id;
@@ -214,25 +217,11 @@ begin
   if v_upline is not null and v_payment.created_at <= v_ref.converted_at + make_interval(months => v_program.level2_months) then
     perform public.add_points(p_company_id, v_upline, v_program.points_l2, 'REFERRAL_L2', 'payment', p_payment_id, null);
   end if;
-end $$;
-
--- The points an attributed payment earns (as in the fraud migration), plus the campaign's
--- bonus_points to the referrer on the converting payment (CAMPAIGN_BONUS, once per
--- payment), so a held referral's bonus waits for approval like its other points.
-create function public.award_payment_points(p_company_id text, p_payment_id text, p_first boolean) returns void
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_ref public.referrals;
-  v_bonus bigint;
-begin
-  perform public.award_referral_points(p_company_id, p_payment_id, p_first);
-  if not p_first then return; end if;
-  select r.* into v_ref from public.payments p join public.referrals r on r.id = p.referral_id
-  where p.company_id = p_company_id and p.payment_id = p_payment_id;
-  if v_ref.campaign_id is null then return; end if;
-  select coalesce((rules->>'bonus_points')::bigint, 0) into v_bonus from public.campaigns where id = v_ref.campaign_id;
-  if v_bonus > 0 then
-    perform public.add_points(p_company_id, v_ref.referrer_user_id, v_bonus, 'CAMPAIGN_BONUS', 'payment', p_payment_id,
-      (select name from public.campaigns where id = v_ref.campaign_id));
+  if p_first and v_ref.campaign_id is not null then
+    select coalesce((rules->>'bonus_points')::bigint, 0) into v_bonus from public.campaigns where id = v_ref.campaign_id;
+    if v_bonus > 0 then
+      perform public.add_points(p_company_id, v_ref.referrer_user_id, v_bonus, 'CAMPAIGN_BONUS', 'payment', p_payment_id,
+        (select name from public.campaigns where id = v_ref.campaign_id));
+    end if;
   end if;
 end $$;

@@ -301,60 +301,6 @@ language sql stable set search_path = '' as $$
   ) x group by dimension, day, value
 $$;
 
--- Where the kept rollups of a company differ from the source rows: {ok, differences:
--- [{table, key, kept, expected}] (first 20)}. All-zero rollup rows count as absent.
--- Used by the tests after every scenario and by the repair job.
-create function public.check_analytics_counters(p_company_id text) returns jsonb
-language plpgsql stable security definer set search_path = '' as $$
-declare v jsonb;
-begin
-  with
-  e_stats as (select * from public.analytics_expected_referral_stats(p_company_id)),
-  k_stats as (select * from public.referral_stats where company_id = p_company_id),
-  e_money as (select company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents,
-                reversed_cents, commissions, revenue_cents from public.analytics_expected_member_money(p_company_id)),
-  k_money as (select company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents,
-                reversed_cents, commissions, revenue_cents from public.member_money where company_id = p_company_id),
-  e_all as (select * from public.analytics_expected_daily(p_company_id)),
-  e_day as (select day, sum(clicks) as clicks, sum(signups) as signups, sum(conversions) as conversions,
-              sum(revenue_cents) as revenue_cents, sum(commissions_cents) as commissions_cents, sum(paid_cents) as paid_cents
-            from e_all group by day),
-  k_day as (select day, clicks::numeric, signups::numeric, conversions::numeric, revenue_cents::numeric,
-              commissions_cents::numeric, paid_cents::numeric from public.daily_stats where company_id = p_company_id),
-  e_mday as (select user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents from e_all where user_id is not null),
-  k_mday as (select user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents from public.member_daily
-             where company_id = p_company_id),
-  e_src as (select * from public.analytics_expected_sources(p_company_id)),
-  k_src as (select * from public.daily_sources where company_id = p_company_id and clicks <> 0),
-  diffs as (
-    select 'referral_stats' as t, x.user_id as key, to_jsonb(x) as row, 'kept' as side from (select * from k_stats except select * from e_stats) x
-    union all select 'referral_stats', x.user_id, to_jsonb(x), 'expected' from (select * from e_stats except select * from k_stats) x
-    union all select 'member_money', x.user_id || ' ' || x.currency, to_jsonb(x), 'kept' from (
-      select * from k_money where (pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents, reversed_cents, commissions, revenue_cents) <> (0,0,0,0,0,0,0,0) or currency = public.program_currency(p_company_id)
-      except select * from e_money) x
-    union all select 'member_money', x.user_id || ' ' || x.currency, to_jsonb(x), 'expected' from (
-      select * from e_money where (pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents, reversed_cents, commissions, revenue_cents) <> (0,0,0,0,0,0,0,0) or currency = public.program_currency(p_company_id)
-      except select * from k_money) x
-    union all select 'daily_stats', x.day::text, to_jsonb(x), 'kept' from (
-      select * from k_day where (clicks, signups, conversions, revenue_cents, commissions_cents, paid_cents) <> (0,0,0,0,0,0)
-      except select * from e_day) x
-    union all select 'daily_stats', x.day::text, to_jsonb(x), 'expected' from (
-      select * from e_day where (clicks, signups, conversions, revenue_cents, commissions_cents, paid_cents) <> (0,0,0,0,0,0)
-      except select * from k_day) x
-    union all select 'member_daily', x.user_id || ' ' || x.day, to_jsonb(x), 'kept' from (
-      select * from k_mday where (clicks, signups, conversions, revenue_cents, commissions_cents) <> (0,0,0,0,0)
-      except select * from e_mday) x
-    union all select 'member_daily', x.user_id || ' ' || x.day, to_jsonb(x), 'expected' from (
-      select * from e_mday where (clicks, signups, conversions, revenue_cents, commissions_cents) <> (0,0,0,0,0)
-      except select * from k_mday) x
-    union all select 'daily_sources', x.dimension || ' ' || x.value || ' ' || x.day, to_jsonb(x), 'kept' from (select * from k_src except select * from e_src) x
-    union all select 'daily_sources', x.dimension || ' ' || x.value || ' ' || x.day, to_jsonb(x), 'expected' from (select * from e_src except select * from k_src) x)
-  select jsonb_build_object('ok', count(*) = 0, 'differences',
-    coalesce((select jsonb_agg(jsonb_build_object('table', t, 'key', key, 'side', side, 'row', row)) from (select * from diffs limit 20) d), '[]'))
-  into v from diffs;
-  return v;
-end $$;
-
 -- Job: check every company's rollups and rebuild those that drifted. Returns
 -- {checked, repaired:[company ids]}.
 create function public.repair_analytics() returns jsonb
@@ -390,32 +336,6 @@ language sql stable set search_path = '' as $$
   left join public.referral_codes c on c.company_id = p_company_id and c.user_id = o.user_id
   left join public.member_money m on m.company_id = p_company_id and m.user_id = o.user_id and m.currency = public.program_currency(p_company_id)
   left join public.points_balances b on b.company_id = p_company_id and b.user_id = o.user_id
-$$;
-
--- One member for the creator: {member (member_rows), referred_by, referrals (latest 20),
--- payouts (latest 20), points (latest 30 ledger rows)}; null when not a member.
-create function public.get_member_detail_rollups(p_company_id text, p_user_id text) returns jsonb
-language sql stable security definer set search_path = '' as $$
-  select case when not exists (select 1 from public.referral_stats where company_id = p_company_id and user_id = p_user_id) then null
-  else jsonb_build_object(
-    'member', public.member_rows(p_company_id, array[p_user_id])->0,
-    'referred_by', (select jsonb_build_object('user_id', r.referrer_user_id, 'username', coalesce(u.username, r.referrer_user_id))
-      from public.referrals r left join public.users u on u.company_id = r.company_id and u.user_id = r.referrer_user_id
-      where r.company_id = p_company_id and r.referee_user_id = p_user_id),
-    'referrals', coalesce((select jsonb_agg(x order by x->>'created_at' desc) from (
-      select jsonb_build_object('id', r.id, 'referee', coalesce(u.username, r.referee_user_id), 'status', r.status,
-        'active', r.status = 'converted' and r.deactivated_at is null, 'source', r.source,
-        'created_at', r.created_at, 'converted_at', r.converted_at) as x
-      from public.referrals r left join public.users u on u.company_id = r.company_id and u.user_id = r.referee_user_id
-      where r.company_id = p_company_id and r.referrer_user_id = p_user_id order by r.created_at desc limit 20) s), '[]'),
-    'payouts', coalesce((select jsonb_agg(jsonb_build_object('id', o.id, 'amount_cents', o.amount_cents, 'currency', o.currency,
-        'status', o.status, 'requested_at', o.requested_at, 'completed_at', o.completed_at, 'error', o.error) order by o.requested_at desc)
-      from (select * from public.payouts where company_id = p_company_id and user_id = p_user_id order by requested_at desc limit 20) o), '[]'),
-    'points', coalesce((select jsonb_agg(jsonb_build_object('points', t.points, 'type', t.points_type, 'memo', t.memo,
-        'created_at', t.created_at) order by t.created_at desc, t.id desc)
-      from (select * from public.transactions where company_id = p_company_id and user_id = p_user_id and kind = 'points'
-            order by created_at desc, id desc limit 30) t), '[]'))
-  end
 $$;
 
 -- Referrals of a company. p_filter: {status, member (referrer: user id or username),
@@ -681,36 +601,6 @@ begin
   return null;
 end $$;
 
--- Repair: replace a company's rollups with the ones recomputed from the source rows (the
--- repair job, a time zone change, bulk loads). Returns {rebuilt}.
-create function public.rebuild_analytics_counters(p_company_id text) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-begin
-  -- writers of this company wait until the rebuilt rows are committed (lock_rollups)
-  perform public.lock_rollups(p_company_id);
-  delete from public.referral_stats where company_id = p_company_id;
-  delete from public.member_money where company_id = p_company_id;
-  delete from public.daily_stats where company_id = p_company_id;
-  delete from public.member_daily where company_id = p_company_id;
-  delete from public.daily_sources where company_id = p_company_id;
-  insert into public.referral_stats select * from public.analytics_expected_referral_stats(p_company_id);
-  insert into public.member_money (company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents,
-    paid_cents, reversed_cents, commissions, revenue_cents)
-  select company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents,
-    reversed_cents, commissions, revenue_cents from public.analytics_expected_member_money(p_company_id);
-  create temporary table if not exists pg_temp.expected_daily on commit drop as
-    select * from public.analytics_expected_daily(p_company_id);
-  insert into public.daily_stats (company_id, day, clicks, signups, conversions, revenue_cents, commissions_cents, paid_cents)
-  select p_company_id, day, sum(clicks), sum(signups), sum(conversions), sum(revenue_cents), sum(commissions_cents), sum(paid_cents)
-  from pg_temp.expected_daily group by day;
-  insert into public.member_daily (company_id, user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents)
-  select p_company_id, user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents
-  from pg_temp.expected_daily where user_id is not null;
-  drop table pg_temp.expected_daily;
-  insert into public.daily_sources select * from public.analytics_expected_sources(p_company_id);
-  return jsonb_build_object('rebuilt', p_company_id);
-end $$;
-
 -- The month a previous converting day falls in ('-infinity' stays '-infinity').
 create function public.gap_month(p_prev date) returns date
 language sql immutable set search_path = '' as $$
@@ -787,43 +677,6 @@ language sql stable set search_path = '' as $$
     from public.member_daily where company_id = p_company_id and conversions > 0) x
   group by day, prev_day
 $$;
-
--- Compare a company's rollups with the ones recomputed from the source rows:
--- {ok, differences:[{table, key, kept, expected}] (first 20)}.
-create function public.check_analytics_gaps(p_company_id text) returns jsonb
-language plpgsql stable security definer set search_path = '' as $$
-declare
-  v jsonb := public.check_analytics_counters(p_company_id);
-  v_gaps jsonb;
-begin
-  with e as (select * from public.analytics_expected_referrer_gaps(p_company_id)),
-       k as (select * from public.referrer_gaps where company_id = p_company_id),
-       em as (select company_id, day, public.gap_month(prev_day) as prev_month, sum(n)::bigint as n from e group by 1, 2, 3),
-       km as (select * from public.referrer_gaps_month where company_id = p_company_id),
-       diffs as (
-         select 'referrer_gaps' as t, x.day || ' after ' || x.prev_day as key, to_jsonb(x) as row, 'kept' as side from (select * from k except select * from e) x
-         union all select 'referrer_gaps', x.day || ' after ' || x.prev_day, to_jsonb(x), 'expected' from (select * from e except select * from k) x
-         union all select 'referrer_gaps_month', x.day || ' after ' || x.prev_month, to_jsonb(x), 'kept' from (select * from km except select * from em) x
-         union all select 'referrer_gaps_month', x.day || ' after ' || x.prev_month, to_jsonb(x), 'expected' from (select * from em except select * from km) x)
-  select coalesce(jsonb_agg(jsonb_build_object('table', t, 'key', key, 'side', side, 'row', row)), '[]')
-  into v_gaps from (select * from diffs limit 20) d;
-  return jsonb_build_object('ok', (v->>'ok')::boolean and v_gaps = '[]',
-    'differences', (select coalesce(jsonb_agg(x), '[]') from (
-      select x from jsonb_array_elements((v->'differences') || v_gaps) x limit 20) y));
-end $$;
-
--- Replace a company's rollups with the ones recomputed from the source rows. Returns {rebuilt}.
-create function public.rebuild_analytics_gaps(p_company_id text) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare v jsonb := public.rebuild_analytics_counters(p_company_id); -- takes lock_rollups
-begin
-  delete from public.referrer_gaps where company_id = p_company_id;
-  delete from public.referrer_gaps_month where company_id = p_company_id;
-  insert into public.referrer_gaps select * from public.analytics_expected_referrer_gaps(p_company_id);
-  insert into public.referrer_gaps_month
-  select company_id, day, public.gap_month(prev_day), sum(n) from public.referrer_gaps where company_id = p_company_id group by 1, 2, 3;
-  return v;
-end $$;
 
 -- Members with at least one conversion on a local day in [p_from, p_to] (inclusive): the
 -- gaps ending in the range that start before p_from — whole months before p_from's month
@@ -908,57 +761,6 @@ begin
         group by value order by n desc, value limit 8) x));
 end $$;
 
--- The commissions list (as in the analytics migration) also says how a rate was made:
--- campaign_bonus_bp (the campaign's part of rate_bp) and campaign_id; kind 'bonus' rows are
--- campaign prizes paid as money (no payment). p_filter as before: {status, level, kind,
--- member, from, to, sort (created | amount), dir, after, limit ≤ 50}. Returns {rows:[…], next}.
-create function public.list_commissions_campaigns(p_company_id text, p_filter jsonb) returns jsonb
-language plpgsql stable security definer set search_path = '' as $$
-declare
-  v_sort text := coalesce(p_filter->>'sort', 'created');
-  v_desc boolean := coalesce(p_filter->>'dir', 'desc') <> 'asc';
-  v_limit integer := least(greatest(coalesce((p_filter->>'limit')::integer, 50), 1), 50);
-  v_after text := p_filter->>'after';
-  v_tz text;
-  v_member text;
-  v_col text;
-  v_rows jsonb;
-begin
-  if v_sort not in ('created', 'amount') then raise exception 'Unknown sort "%"', v_sort using errcode = 'RL400'; end if;
-  v_col := case v_sort when 'created' then 'created_at' else 'amount_cents' end;
-  v_tz := coalesce((select timezone from public.programs where company_id = p_company_id), 'UTC');
-  if nullif(p_filter->>'member', '') is not null then
-    v_member := public.resolve_member(p_company_id, p_filter->>'member');
-    if v_member is null then return jsonb_build_object('rows', '[]'::jsonb, 'next', null); end if;
-  end if;
-  execute format($q$
-    select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'beneficiary', coalesce(u.username, c.beneficiary_user_id),
-      'beneficiary_user_id', c.beneficiary_user_id, 'payment_id', c.payment_id, 'level', c.level, 'kind', c.kind,
-      'base_amount_cents', c.base_amount_cents, 'rate_bp', c.rate_bp, 'amount_cents', c.amount_cents,
-      'reversed_cents', c.reversed_cents, 'currency', c.currency, 'status', c.status, 'reason', c.reason,
-      'campaign_bonus_bp', c.campaign_bonus_bp, 'campaign_id', c.campaign_id,
-      'available_at', c.available_at, 'created_at', c.created_at, 'paid_at', c.paid_at,
-      'cursor', c.%1$I::text || '|' || c.id) order by c.n), '[]')
-    from (select c.*, row_number() over (order by c.%1$I %9$s, c.id %9$s) as n from (
-      select * from public.commissions c
-      where c.company_id = $1 %2$s %3$s %4$s %5$s %6$s %7$s %8$s
-      order by c.%1$I %9$s, c.id %9$s limit $10) c) c
-    left join public.users u on u.company_id = c.company_id and u.user_id = c.beneficiary_user_id $q$,
-    v_col,
-    case when p_filter->>'status' is null then '' else 'and c.status = $2' end,
-    case when p_filter->>'level' is null then '' else 'and c.level = $3::integer' end,
-    case when p_filter->>'kind' is null then '' else 'and c.kind = $4' end,
-    case when v_member is null then '' else 'and c.beneficiary_user_id = $5' end,
-    case when p_filter->>'from' is null then '' else 'and c.created_at >= ($6::date)::timestamp at time zone $11' end,
-    case when p_filter->>'to' is null then '' else 'and c.created_at < ($7::date + 1)::timestamp at time zone $11' end,
-    case when v_after is null then '' else format('and (c.%I, c.id) %s ($8::%s, $9::uuid)', v_col,
-      case when v_desc then '<' else '>' end, case v_sort when 'created' then 'timestamptz' else 'bigint' end) end,
-    case when v_desc then 'desc' else 'asc' end)
-  into v_rows using p_company_id, p_filter->>'status', p_filter->>'level', p_filter->>'kind', v_member,
-    p_filter->>'from', p_filter->>'to', public.cursor_part(v_after, 1), public.cursor_part(v_after, 2), v_limit + 1, v_tz;
-  return public.page_of(v_rows, v_limit);
-end $$;
-
 -- What referral r adds (p_sign 1) or takes back (−1) on its referrer's plan row.
 create function public.apply_plan_stats(r public.referrals, p_sign integer) returns void
 language plpgsql set search_path = '' as $$
@@ -986,57 +788,196 @@ language sql stable set search_path = '' as $$
   group by 1, 2, 3
 $$;
 
--- check_analytics and rebuild_analytics (as the analytics migrations left them, renamed
--- and wrapped) also cover referral_plan_stats (rows at zero are as good as none).
+-- Where the kept rollups of a company differ from what the source rows give: {ok,
+-- differences: [{table, key, side: 'kept' | 'expected', row}] (the first 20)}. Covers
+-- referral_stats, member_money, daily_stats, member_daily, daily_sources, referrer_gaps,
+-- referrer_gaps_month and referral_plan_stats; all-zero rollup rows count as absent. Used by
+-- the tests after every scenario and by the analytics-repair job.
 create function public.check_analytics(p_company_id text) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
-declare
-  v jsonb := public.check_analytics_gaps(p_company_id);
-  v_plans jsonb;
+declare v jsonb;
 begin
-  with e as (select * from public.analytics_expected_plan_stats(p_company_id)),
-       k as (select * from public.referral_plan_stats where company_id = p_company_id and (conversions, active_referrals) <> (0, 0)),
-       diffs as (
-         select x.user_id || ' ' || x.plan_id as key, to_jsonb(x) as row, 'kept' as side from (select * from k except select * from e) x
-         union all select x.user_id || ' ' || x.plan_id, to_jsonb(x), 'expected' from (select * from e except select * from k) x)
-  select coalesce(jsonb_agg(jsonb_build_object('table', 'referral_plan_stats', 'key', key, 'side', side, 'row', row)), '[]')
-  into v_plans from (select * from diffs limit 20) d;
-  return jsonb_build_object('ok', (v->>'ok')::boolean and v_plans = '[]',
-    'differences', (select coalesce(jsonb_agg(x), '[]') from (select x from jsonb_array_elements((v->'differences') || v_plans) x limit 20) y));
-end $$;
-
-create function public.rebuild_analytics(p_company_id text) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare v jsonb := public.rebuild_analytics_gaps(p_company_id); -- takes lock_rollups
-begin
-  delete from public.referral_plan_stats where company_id = p_company_id;
-  insert into public.referral_plan_stats select * from public.analytics_expected_plan_stats(p_company_id);
+  with
+  e_stats as (select * from public.analytics_expected_referral_stats(p_company_id)),
+  k_stats as (select * from public.referral_stats where company_id = p_company_id),
+  e_money as (select company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents,
+                reversed_cents, commissions, revenue_cents from public.analytics_expected_member_money(p_company_id)),
+  k_money as (select company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents,
+                reversed_cents, commissions, revenue_cents from public.member_money where company_id = p_company_id),
+  e_all as (select * from public.analytics_expected_daily(p_company_id)),
+  e_day as (select day, sum(clicks) as clicks, sum(signups) as signups, sum(conversions) as conversions,
+              sum(revenue_cents) as revenue_cents, sum(commissions_cents) as commissions_cents, sum(paid_cents) as paid_cents
+            from e_all group by day),
+  k_day as (select day, clicks::numeric, signups::numeric, conversions::numeric, revenue_cents::numeric,
+              commissions_cents::numeric, paid_cents::numeric from public.daily_stats where company_id = p_company_id),
+  e_mday as (select user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents from e_all where user_id is not null),
+  k_mday as (select user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents from public.member_daily
+             where company_id = p_company_id),
+  e_src as (select * from public.analytics_expected_sources(p_company_id)),
+  k_src as (select * from public.daily_sources where company_id = p_company_id and clicks <> 0),
+  e_gaps as (select * from public.analytics_expected_referrer_gaps(p_company_id)),
+  k_gaps as (select * from public.referrer_gaps where company_id = p_company_id),
+  e_gmonth as (select company_id, day, public.gap_month(prev_day) as prev_month, sum(n)::bigint as n from e_gaps group by 1, 2, 3),
+  k_gmonth as (select * from public.referrer_gaps_month where company_id = p_company_id),
+  e_plans as (select * from public.analytics_expected_plan_stats(p_company_id)),
+  k_plans as (select * from public.referral_plan_stats where company_id = p_company_id and (conversions, active_referrals) <> (0, 0)),
+  diffs as (
+    select 'referral_stats' as t, x.user_id as key, to_jsonb(x) as row, 'kept' as side from (select * from k_stats except select * from e_stats) x
+    union all select 'referral_stats', x.user_id, to_jsonb(x), 'expected' from (select * from e_stats except select * from k_stats) x
+    union all select 'member_money', x.user_id || ' ' || x.currency, to_jsonb(x), 'kept' from (
+      select * from k_money where (pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents, reversed_cents, commissions, revenue_cents) <> (0,0,0,0,0,0,0,0) or currency = public.program_currency(p_company_id)
+      except select * from e_money) x
+    union all select 'member_money', x.user_id || ' ' || x.currency, to_jsonb(x), 'expected' from (
+      select * from e_money where (pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents, reversed_cents, commissions, revenue_cents) <> (0,0,0,0,0,0,0,0) or currency = public.program_currency(p_company_id)
+      except select * from k_money) x
+    union all select 'daily_stats', x.day::text, to_jsonb(x), 'kept' from (
+      select * from k_day where (clicks, signups, conversions, revenue_cents, commissions_cents, paid_cents) <> (0,0,0,0,0,0)
+      except select * from e_day) x
+    union all select 'daily_stats', x.day::text, to_jsonb(x), 'expected' from (
+      select * from e_day where (clicks, signups, conversions, revenue_cents, commissions_cents, paid_cents) <> (0,0,0,0,0,0)
+      except select * from k_day) x
+    union all select 'member_daily', x.user_id || ' ' || x.day, to_jsonb(x), 'kept' from (
+      select * from k_mday where (clicks, signups, conversions, revenue_cents, commissions_cents) <> (0,0,0,0,0)
+      except select * from e_mday) x
+    union all select 'member_daily', x.user_id || ' ' || x.day, to_jsonb(x), 'expected' from (
+      select * from e_mday where (clicks, signups, conversions, revenue_cents, commissions_cents) <> (0,0,0,0,0)
+      except select * from k_mday) x
+    union all select 'daily_sources', x.dimension || ' ' || x.value || ' ' || x.day, to_jsonb(x), 'kept' from (select * from k_src except select * from e_src) x
+    union all select 'daily_sources', x.dimension || ' ' || x.value || ' ' || x.day, to_jsonb(x), 'expected' from (select * from e_src except select * from k_src) x
+    union all select 'referrer_gaps', x.day || ' after ' || x.prev_day, to_jsonb(x), 'kept' from (select * from k_gaps except select * from e_gaps) x
+    union all select 'referrer_gaps', x.day || ' after ' || x.prev_day, to_jsonb(x), 'expected' from (select * from e_gaps except select * from k_gaps) x
+    union all select 'referrer_gaps_month', x.day || ' after ' || x.prev_month, to_jsonb(x), 'kept' from (select * from k_gmonth except select * from e_gmonth) x
+    union all select 'referrer_gaps_month', x.day || ' after ' || x.prev_month, to_jsonb(x), 'expected' from (select * from e_gmonth except select * from k_gmonth) x
+    union all select 'referral_plan_stats', x.user_id || ' ' || x.plan_id, to_jsonb(x), 'kept' from (select * from k_plans except select * from e_plans) x
+    union all select 'referral_plan_stats', x.user_id || ' ' || x.plan_id, to_jsonb(x), 'expected' from (select * from e_plans except select * from k_plans) x)
+  select jsonb_build_object('ok', count(*) = 0, 'differences',
+    coalesce((select jsonb_agg(jsonb_build_object('table', t, 'key', key, 'side', side, 'row', row)) from (select * from diffs limit 20) d), '[]'))
+  into v from diffs;
   return v;
 end $$;
 
--- The creator's member page (the analytics migration's get_member_detail, renamed and
--- wrapped) gains their referrals per plan: plans: [{plan_id, conversions, active_referrals}]
--- (most conversions first, 20).
-create function public.get_member_detail(p_company_id text, p_user_id text) returns jsonb
-language plpgsql stable security definer set search_path = '' as $$
+-- Repair: replace a company's rollups (every table check_analytics covers) with the ones
+-- recomputed from the source rows — the repair job, a time zone change, bulk loads.
+-- Returns {rebuilt}.
+create function public.rebuild_analytics(p_company_id text) returns jsonb
+language plpgsql security definer set search_path = '' as $$
 begin
-  return public.get_member_detail_rollups(p_company_id, p_user_id) || jsonb_build_object('plans', coalesce((
-    select jsonb_agg(jsonb_build_object('plan_id', s.plan_id, 'conversions', s.conversions, 'active_referrals', s.active_referrals)
-                     order by s.conversions desc, s.plan_id)
-    from (select * from public.referral_plan_stats where company_id = p_company_id and user_id = p_user_id and conversions > 0
-          order by conversions desc, plan_id limit 20) s), '[]'));
+  -- writers of this company wait until the rebuilt rows are committed (lock_rollups)
+  perform public.lock_rollups(p_company_id);
+  delete from public.referral_stats where company_id = p_company_id;
+  delete from public.member_money where company_id = p_company_id;
+  delete from public.daily_stats where company_id = p_company_id;
+  delete from public.member_daily where company_id = p_company_id;
+  delete from public.daily_sources where company_id = p_company_id;
+  insert into public.referral_stats select * from public.analytics_expected_referral_stats(p_company_id);
+  insert into public.member_money (company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents,
+    paid_cents, reversed_cents, commissions, revenue_cents)
+  select company_id, user_id, currency, pending_cents, available_cents, in_payout_cents, on_hold_cents, paid_cents,
+    reversed_cents, commissions, revenue_cents from public.analytics_expected_member_money(p_company_id);
+  create temporary table if not exists pg_temp.expected_daily on commit drop as
+    select * from public.analytics_expected_daily(p_company_id);
+  insert into public.daily_stats (company_id, day, clicks, signups, conversions, revenue_cents, commissions_cents, paid_cents)
+  select p_company_id, day, sum(clicks), sum(signups), sum(conversions), sum(revenue_cents), sum(commissions_cents), sum(paid_cents)
+  from pg_temp.expected_daily group by day;
+  insert into public.member_daily (company_id, user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents)
+  select p_company_id, user_id, day, clicks, signups, conversions, revenue_cents, commissions_cents
+  from pg_temp.expected_daily where user_id is not null;
+  drop table pg_temp.expected_daily;
+  insert into public.daily_sources select * from public.analytics_expected_sources(p_company_id);
+  delete from public.referrer_gaps where company_id = p_company_id;
+  delete from public.referrer_gaps_month where company_id = p_company_id;
+  insert into public.referrer_gaps select * from public.analytics_expected_referrer_gaps(p_company_id);
+  insert into public.referrer_gaps_month
+  select company_id, day, public.gap_month(prev_day), sum(n) from public.referrer_gaps where company_id = p_company_id group by 1, 2, 3;
+  delete from public.referral_plan_stats where company_id = p_company_id;
+  insert into public.referral_plan_stats select * from public.analytics_expected_plan_stats(p_company_id);
+  return jsonb_build_object('rebuilt', p_company_id);
 end $$;
 
--- The commissions list says how a level-1 commission was boosted (list_commissions as the
--- campaigns migration wraps it, plus tier_bonus_bp and streak_multiplier).
+-- One member for the creator: {member (member_rows), referred_by, referrals (latest 20),
+-- payouts (latest 20), points (latest 30 ledger rows), plans: their referrals per plan
+-- [{plan_id, conversions, active_referrals}] (most conversions first, 20)}; null when not a
+-- member.
+create function public.get_member_detail(p_company_id text, p_user_id text) returns jsonb
+language sql stable security definer set search_path = '' as $$
+  select case when not exists (select 1 from public.referral_stats where company_id = p_company_id and user_id = p_user_id) then null
+  else jsonb_build_object(
+    'member', public.member_rows(p_company_id, array[p_user_id])->0,
+    'referred_by', (select jsonb_build_object('user_id', r.referrer_user_id, 'username', coalesce(u.username, r.referrer_user_id))
+      from public.referrals r left join public.users u on u.company_id = r.company_id and u.user_id = r.referrer_user_id
+      where r.company_id = p_company_id and r.referee_user_id = p_user_id),
+    'referrals', coalesce((select jsonb_agg(x order by x->>'created_at' desc) from (
+      select jsonb_build_object('id', r.id, 'referee', coalesce(u.username, r.referee_user_id), 'status', r.status,
+        'active', r.status = 'converted' and r.deactivated_at is null, 'source', r.source,
+        'created_at', r.created_at, 'converted_at', r.converted_at) as x
+      from public.referrals r left join public.users u on u.company_id = r.company_id and u.user_id = r.referee_user_id
+      where r.company_id = p_company_id and r.referrer_user_id = p_user_id order by r.created_at desc limit 20) s), '[]'),
+    'payouts', coalesce((select jsonb_agg(jsonb_build_object('id', o.id, 'amount_cents', o.amount_cents, 'currency', o.currency,
+        'status', o.status, 'requested_at', o.requested_at, 'completed_at', o.completed_at, 'error', o.error) order by o.requested_at desc)
+      from (select * from public.payouts where company_id = p_company_id and user_id = p_user_id order by requested_at desc limit 20) o), '[]'),
+    'points', coalesce((select jsonb_agg(jsonb_build_object('points', t.points, 'type', t.points_type, 'memo', t.memo,
+        'created_at', t.created_at) order by t.created_at desc, t.id desc)
+      from (select * from public.transactions where company_id = p_company_id and user_id = p_user_id and kind = 'points'
+            order by created_at desc, id desc limit 30) t), '[]'),
+    'plans', coalesce((
+      select jsonb_agg(jsonb_build_object('plan_id', s.plan_id, 'conversions', s.conversions, 'active_referrals', s.active_referrals)
+                       order by s.conversions desc, s.plan_id)
+      from (select * from public.referral_plan_stats where company_id = p_company_id and user_id = p_user_id and conversions > 0
+            order by conversions desc, plan_id limit 20) s), '[]'))
+  end
+$$;
+
+-- The creator's commissions list. p_filter: {status, level, kind, member, from, to (local
+-- dates), sort (created | amount), dir, after, limit ≤ 50}. Each row says how its rate was
+-- made: rate_bp = the base rate + campaign_bonus_bp (the campaign's part, with campaign_id) +
+-- tier_bonus_bp, times streak_multiplier for a level-1 commission; kind 'bonus' rows are
+-- campaign prizes paid as money (no payment). Returns {rows:[…], next}.
 create function public.list_commissions(p_company_id text, p_filter jsonb) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
-declare v jsonb := public.list_commissions_campaigns(p_company_id, p_filter);
+declare
+  v_sort text := coalesce(p_filter->>'sort', 'created');
+  v_desc boolean := coalesce(p_filter->>'dir', 'desc') <> 'asc';
+  v_limit integer := least(greatest(coalesce((p_filter->>'limit')::integer, 50), 1), 50);
+  v_after text := p_filter->>'after';
+  v_tz text;
+  v_member text;
+  v_col text;
+  v_rows jsonb;
 begin
-  return jsonb_set(v, '{rows}', coalesce((
-    select jsonb_agg(e.row || jsonb_build_object('tier_bonus_bp', c.tier_bonus_bp, 'streak_multiplier', c.streak_multiplier) order by e.n)
-    from jsonb_array_elements(v->'rows') with ordinality e(row, n)
-    join public.commissions c on c.company_id = p_company_id and c.id = (e.row->>'id')::uuid), '[]'));
+  if v_sort not in ('created', 'amount') then raise exception 'Unknown sort "%"', v_sort using errcode = 'RL400'; end if;
+  v_col := case v_sort when 'created' then 'created_at' else 'amount_cents' end;
+  v_tz := coalesce((select timezone from public.programs where company_id = p_company_id), 'UTC');
+  if nullif(p_filter->>'member', '') is not null then
+    v_member := public.resolve_member(p_company_id, p_filter->>'member');
+    if v_member is null then return jsonb_build_object('rows', '[]'::jsonb, 'next', null); end if;
+  end if;
+  execute format($q$
+    select coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'beneficiary', coalesce(u.username, c.beneficiary_user_id),
+      'beneficiary_user_id', c.beneficiary_user_id, 'payment_id', c.payment_id, 'level', c.level, 'kind', c.kind,
+      'base_amount_cents', c.base_amount_cents, 'rate_bp', c.rate_bp, 'amount_cents', c.amount_cents,
+      'reversed_cents', c.reversed_cents, 'currency', c.currency, 'status', c.status, 'reason', c.reason,
+      'campaign_bonus_bp', c.campaign_bonus_bp, 'campaign_id', c.campaign_id,
+      'tier_bonus_bp', c.tier_bonus_bp, 'streak_multiplier', c.streak_multiplier,
+      'available_at', c.available_at, 'created_at', c.created_at, 'paid_at', c.paid_at,
+      'cursor', c.%1$I::text || '|' || c.id) order by c.n), '[]')
+    from (select c.*, row_number() over (order by c.%1$I %9$s, c.id %9$s) as n from (
+      select * from public.commissions c
+      where c.company_id = $1 %2$s %3$s %4$s %5$s %6$s %7$s %8$s
+      order by c.%1$I %9$s, c.id %9$s limit $10) c) c
+    left join public.users u on u.company_id = c.company_id and u.user_id = c.beneficiary_user_id $q$,
+    v_col,
+    case when p_filter->>'status' is null then '' else 'and c.status = $2' end,
+    case when p_filter->>'level' is null then '' else 'and c.level = $3::integer' end,
+    case when p_filter->>'kind' is null then '' else 'and c.kind = $4' end,
+    case when v_member is null then '' else 'and c.beneficiary_user_id = $5' end,
+    case when p_filter->>'from' is null then '' else 'and c.created_at >= ($6::date)::timestamp at time zone $11' end,
+    case when p_filter->>'to' is null then '' else 'and c.created_at < ($7::date + 1)::timestamp at time zone $11' end,
+    case when v_after is null then '' else format('and (c.%I, c.id) %s ($8::%s, $9::uuid)', v_col,
+      case when v_desc then '<' else '>' end, case v_sort when 'created' then 'timestamptz' else 'bigint' end) end,
+    case when v_desc then 'desc' else 'asc' end)
+  into v_rows using p_company_id, p_filter->>'status', p_filter->>'level', p_filter->>'kind', v_member,
+    p_filter->>'from', p_filter->>'to', public.cursor_part(v_after, 1), public.cursor_part(v_after, 2), v_limit + 1, v_tz;
+  return public.page_of(v_rows, v_limit);
 end $$;
 
 -- Members of a company (everyone with a code or a referral), as in the analytics fixes,

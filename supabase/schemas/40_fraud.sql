@@ -251,117 +251,6 @@ begin
   return v_ref;
 end $$;
 
--- A creator decides a flagged or held referral (DESIGN.md "Canonical statuses"), p_reason
--- and the deciding admin's Whop user id written to the ledger with every movement:
---   approve  on_hold commissions → pending with their original available_at (available at
---            once when that has passed); withheld points are granted; fraud_status approved.
---   reject   every commission of the referral, at every level and on every payment: not yet
---            paid → cancelled (out of a requested payout, whose amount is recomputed; one
---            left with nothing to pay is cancelled); paid or in a payout being sent → a
---            clawback of what is left, netted against the next payout; the referral →
---            cancelled; withheld points are never granted.
--- Locks: the referral, then its payments (as refunds do), then each beneficiary's payout
--- lock (as request_payout), then the payouts its commissions are in, then the commissions
--- — the order refunds and payouts use, so a decision racing either waits instead of
--- deadlocking, and a payout requested meanwhile never asks for money the decision moved.
--- A decision is applied once: RL409 when the referral is not flagged or held. Errors:
--- RL400 bad decision or no reason, RL404 unknown referral.
--- Returns {id, fraud_status, status, commissions_moved}.
-create function public.decide_referral_money(p_company_id text, p_referral_id uuid, p_decision text, p_reason text, p_actor text)
-returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_ref public.referrals;
-  c record;
-  v_payout_status text;
-  v_left bigint;
-  v_moved integer := 0;
-  v_memo text := 'fraud review: ' || coalesce(trim(p_reason), '');
-  v_touched uuid[] := '{}';
-  p record;
-begin
-  if p_decision not in ('approve', 'reject') then raise exception 'Decide approve or reject' using errcode = 'RL400'; end if;
-  if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
-  if coalesce(p_actor, '') !~ '^user_' then raise exception 'The deciding admin''s user id is needed' using errcode = 'RL400'; end if;
-  select * into v_ref from public.referrals where company_id = p_company_id and id = p_referral_id for update;
-  if v_ref.id is null then raise exception 'No such referral' using errcode = 'RL404'; end if;
-  if v_ref.fraud_status not in ('flagged', 'held') then
-    raise exception 'This referral is not waiting for review (it is %)', v_ref.fraud_status using errcode = 'RL409';
-  end if;
-  perform 1 from public.payments where company_id = p_company_id and referral_id = v_ref.id order by payment_id for update;
-  -- each beneficiary's payout lock (request_payout takes it first), in order: a payout
-  -- request either committed before this (its payout is seen and locked next, and asks for
-  -- what is left) or waits for this decision (and asks only for what is withdrawable after it)
-  for p in select distinct beneficiary_user_id as user_id from public.commissions
-           where company_id = p_company_id and referral_id = v_ref.id order by 1 loop
-    perform pg_advisory_xact_lock(hashtextextended('payout:' || p_company_id || ':' || p.user_id, 0));
-  end loop;
-  perform 1 from public.payouts
-  where id in (select payout_id from public.commissions where company_id = p_company_id and referral_id = v_ref.id)
-  order by id for update;
-  -- all of the referral's commissions before changing any (a row-by-row lock would hold the
-  -- rollup lock of the first change while waiting for the next row)
-  perform 1 from public.commissions where company_id = p_company_id and referral_id = v_ref.id order by id for update;
-
-  for c in select * from public.commissions where company_id = p_company_id and referral_id = v_ref.id and kind = 'commission'
-           order by id for update loop
-    if p_decision = 'approve' then
-      continue when c.status <> 'on_hold';
-      update public.commissions set status = case when available_at <= now() then 'available' else 'pending' end,
-        reason = v_memo, updated_at = now() where id = c.id;
-      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
-      values (p_company_id, c.beneficiary_user_id, 'approval', 0, c.currency, 'commission', c.id::text, v_memo, p_actor);
-      v_moved := v_moved + 1;
-      continue;
-    end if;
-    continue when c.status in ('reversed', 'cancelled');
-    select status into v_payout_status from public.payouts where id = c.payout_id;
-    if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
-      select c.amount_cents - c.reversed_cents + coalesce(sum(k.amount_cents), 0) into v_left
-      from public.commissions k where k.reverses_commission_id = c.id;
-      continue when v_left <= 0;
-      insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level, kind,
-        base_amount_cents, rate_bp, amount_cents, currency, status, available_at, refund_id, reverses_commission_id, reason)
-      values (p_company_id, c.referral_id, c.payment_id, c.beneficiary_user_id, c.level, 'clawback',
-        0, c.rate_bp, -v_left, c.currency, 'available', now(), 'fraud:' || v_ref.id, c.id, v_memo);
-      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
-      values (p_company_id, c.beneficiary_user_id, 'clawback', -v_left, c.currency, 'commission', c.id::text, v_memo, p_actor);
-    else
-      if c.payout_id is not null then v_touched := v_touched || c.payout_id; end if;
-      update public.commissions set status = 'cancelled', payout_id = null, reason = v_memo, updated_at = now() where id = c.id;
-      delete from public.payout_items where commission_id = c.id and payout_id = c.payout_id;
-      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
-      values (p_company_id, c.beneficiary_user_id, 'cancellation', -(c.amount_cents - c.reversed_cents), c.currency,
-        'commission', c.id::text, v_memo, p_actor);
-    end if;
-    v_moved := v_moved + 1;
-  end loop;
-
-  -- a requested payout that lost commissions asks for what is left; with nothing left it is
-  -- cancelled (as start_payout does), so it does not block the member's next request
-  update public.payouts o set amount_cents = (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
-                                              where payout_id = o.id and status = 'available'), updated_at = now()
-  where o.id = any(v_touched) and o.status = 'requested';
-  update public.commissions set payout_id = null, updated_at = now()
-  where payout_id in (select id from public.payouts where id = any(v_touched) and status = 'requested' and amount_cents <= 0)
-    and status = 'available';
-  update public.payouts set status = 'cancelled', reason = 'nothing left to pay', updated_at = now()
-  where id = any(v_touched) and status = 'requested' and amount_cents <= 0;
-
-  update public.referrals set fraud_status = case when p_decision = 'approve' then 'approved' else 'rejected' end,
-    status = case when p_decision = 'reject' then 'cancelled' else status end,
-    fraud_decided_at = now(), fraud_decided_by = p_actor, fraud_reason = trim(p_reason), updated_at = now()
-  where id = v_ref.id returning * into v_ref;
-
-  if p_decision = 'approve' then
-    for p in select payment_id, row_number() over (order by created_at, payment_id) = 1 as first
-             from public.payments where company_id = p_company_id and referral_id = v_ref.id order by created_at, payment_id loop
-      perform public.award_payment_points(p_company_id, p.payment_id, p.first);
-    end loop;
-  end if;
-  return jsonb_build_object('id', v_ref.id, 'fraud_status', v_ref.fraud_status, 'status', v_ref.status, 'commissions_moved', v_moved);
-end $$;
-
 -- Decide many referrals at once (the queue's bulk action), each as decide_referral in its
 -- own subtransaction: the ones not waiting for review (or unknown) are skipped, not fatal.
 -- p_referral_ids is a JSON array of referral ids (jsonb, so every client passes it alike:
@@ -530,17 +419,118 @@ language sql stable security definer set search_path = '' as $$
   left join public.users u on u.company_id = p_company_id and u.user_id = p_user_id
 $$;
 
--- A fraud decision (the fraud migration's decide_referral) also moves the counters: an
--- approved held referral now counts, a rejected one no longer does. decide_referrals calls
--- this by name, so bulk decisions count too.
+-- A creator decides a flagged or held referral, p_reason
+-- and the deciding admin's Whop user id written to the ledger with every movement:
+--   approve  on_hold commissions → pending with their original available_at (available at
+--            once when that has passed); withheld points are granted; fraud_status approved.
+--   reject   every commission of the referral, at every level and on every payment: not yet
+--            paid → cancelled (out of a requested payout, whose amount is recomputed; one
+--            left with nothing to pay is cancelled); paid or in a payout being sent → a
+--            clawback of what is left, netted against the next payout; the referral →
+--            cancelled; withheld points are never granted.
+-- Either way the counters move with it (sync_referral_counted): an approved held referral
+-- now counts, a rejected one no longer does. decide_referrals calls this for bulk decisions.
+-- Locks: the referral, then its payments (as refunds do), then each beneficiary's payout
+-- lock (as request_payout), then the payouts its commissions are in, then the commissions
+-- — the order refunds and payouts use, so a decision racing either waits instead of
+-- deadlocking, and a payout requested meanwhile never asks for money the decision moved.
+-- A decision is applied once: RL409 when the referral is not flagged or held. Errors:
+-- RL400 bad decision or no reason, RL404 unknown referral.
+-- Returns {id, fraud_status, status, commissions_moved}.
 create function public.decide_referral(p_company_id text, p_referral_id uuid, p_decision text, p_reason text, p_actor text)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
-declare v jsonb;
+declare
+  v_ref public.referrals;
+  c record;
+  v_payout_status text;
+  v_left bigint;
+  v_moved integer := 0;
+  v_memo text := 'fraud review: ' || coalesce(trim(p_reason), '');
+  v_touched uuid[] := '{}';
+  p record;
 begin
-  v := public.decide_referral_money(p_company_id, p_referral_id, p_decision, p_reason, p_actor);
-  perform public.sync_referral_counted(p_referral_id);
-  return v;
+  if p_decision not in ('approve', 'reject') then raise exception 'Decide approve or reject' using errcode = 'RL400'; end if;
+  if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
+  if coalesce(p_actor, '') !~ '^user_' then raise exception 'The deciding admin''s user id is needed' using errcode = 'RL400'; end if;
+  select * into v_ref from public.referrals where company_id = p_company_id and id = p_referral_id for update;
+  if v_ref.id is null then raise exception 'No such referral' using errcode = 'RL404'; end if;
+  if v_ref.fraud_status not in ('flagged', 'held') then
+    raise exception 'This referral is not waiting for review (it is %)', v_ref.fraud_status using errcode = 'RL409';
+  end if;
+  perform 1 from public.payments where company_id = p_company_id and referral_id = v_ref.id order by payment_id for update;
+  -- each beneficiary's payout lock (request_payout takes it first), in order: a payout
+  -- request either committed before this (its payout is seen and locked next, and asks for
+  -- what is left) or waits for this decision (and asks only for what is withdrawable after it)
+  for p in select distinct beneficiary_user_id as user_id from public.commissions
+           where company_id = p_company_id and referral_id = v_ref.id order by 1 loop
+    perform pg_advisory_xact_lock(hashtextextended('payout:' || p_company_id || ':' || p.user_id, 0));
+  end loop;
+  perform 1 from public.payouts
+  where id in (select payout_id from public.commissions where company_id = p_company_id and referral_id = v_ref.id)
+  order by id for update;
+  -- all of the referral's commissions before changing any (a row-by-row lock would hold the
+  -- rollup lock of the first change while waiting for the next row)
+  perform 1 from public.commissions where company_id = p_company_id and referral_id = v_ref.id order by id for update;
+
+  for c in select * from public.commissions where company_id = p_company_id and referral_id = v_ref.id and kind = 'commission'
+           order by id for update loop
+    if p_decision = 'approve' then
+      continue when c.status <> 'on_hold';
+      update public.commissions set status = case when available_at <= now() then 'available' else 'pending' end,
+        reason = v_memo, updated_at = now() where id = c.id;
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
+      values (p_company_id, c.beneficiary_user_id, 'approval', 0, c.currency, 'commission', c.id::text, v_memo, p_actor);
+      v_moved := v_moved + 1;
+      continue;
+    end if;
+    continue when c.status in ('reversed', 'cancelled');
+    select status into v_payout_status from public.payouts where id = c.payout_id;
+    if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
+      select c.amount_cents - c.reversed_cents + coalesce(sum(k.amount_cents), 0) into v_left
+      from public.commissions k where k.reverses_commission_id = c.id;
+      continue when v_left <= 0;
+      insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level, kind,
+        base_amount_cents, rate_bp, amount_cents, currency, status, available_at, refund_id, reverses_commission_id, reason)
+      values (p_company_id, c.referral_id, c.payment_id, c.beneficiary_user_id, c.level, 'clawback',
+        0, c.rate_bp, -v_left, c.currency, 'available', now(), 'fraud:' || v_ref.id, c.id, v_memo);
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
+      values (p_company_id, c.beneficiary_user_id, 'clawback', -v_left, c.currency, 'commission', c.id::text, v_memo, p_actor);
+    else
+      if c.payout_id is not null then v_touched := v_touched || c.payout_id; end if;
+      update public.commissions set status = 'cancelled', payout_id = null, reason = v_memo, updated_at = now() where id = c.id;
+      delete from public.payout_items where commission_id = c.id and payout_id = c.payout_id;
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo, actor_user_id)
+      values (p_company_id, c.beneficiary_user_id, 'cancellation', -(c.amount_cents - c.reversed_cents), c.currency,
+        'commission', c.id::text, v_memo, p_actor);
+    end if;
+    v_moved := v_moved + 1;
+  end loop;
+
+  -- a requested payout that lost commissions asks for what is left; with nothing left it is
+  -- cancelled (as start_payout does), so it does not block the member's next request
+  update public.payouts o set amount_cents = (select coalesce(sum(amount_cents - reversed_cents), 0) from public.commissions
+                                              where payout_id = o.id and status = 'available'), updated_at = now()
+  where o.id = any(v_touched) and o.status = 'requested';
+  update public.commissions set payout_id = null, updated_at = now()
+  where payout_id in (select id from public.payouts where id = any(v_touched) and status = 'requested' and amount_cents <= 0)
+    and status = 'available';
+  update public.payouts set status = 'cancelled', reason = 'nothing left to pay', updated_at = now()
+  where id = any(v_touched) and status = 'requested' and amount_cents <= 0;
+
+  update public.referrals set fraud_status = case when p_decision = 'approve' then 'approved' else 'rejected' end,
+    status = case when p_decision = 'reject' then 'cancelled' else status end,
+    fraud_decided_at = now(), fraud_decided_by = p_actor, fraud_reason = trim(p_reason), updated_at = now()
+  where id = v_ref.id returning * into v_ref;
+
+  if p_decision = 'approve' then
+    for p in select payment_id, row_number() over (order by created_at, payment_id) = 1 as first
+             from public.payments where company_id = p_company_id and referral_id = v_ref.id order by created_at, payment_id loop
+      perform public.award_payment_points(p_company_id, p.payment_id, p.first);
+    end loop;
+  end if;
+  perform public.sync_referral_counted(v_ref.id);
+  return jsonb_build_object('id', v_ref.id, 'fraud_status', v_ref.fraud_status, 'status', v_ref.status, 'commissions_moved', v_moved);
 end $$;
 
 -- ── Checks that need this file's functions ──────────────────────────────────

@@ -836,10 +836,13 @@ begin
     'campaign', v_campaign);
 end $$;
 
--- The grant in the database (the campaigns migration's grant_reward_redemption, now named
--- grant_reward_redemption_ledger under the streaks migration's wrapper), the same with the
--- challenge's points typed CHALLENGE_REWARD.
-create function public.grant_reward_redemption_ledger(p_company_id text, p_redemption_id uuid) returns jsonb
+-- Grant a redemption that the database can grant by itself (points, or prize money as a
+-- 'bonus' commission with the program's hold), once: one that is not pending or failed, not
+-- yet requested, or of a Whop-made type (promo code, free access, custom) is returned as it
+-- is. Points are typed CHALLENGE_REWARD, CAMPAIGN_PRIZE or MILESTONE_REWARD in the ledger; a
+-- milestone's or challenge's points are also logged as credits in referral_rewards. Errors:
+-- RL404 unknown redemption. Returns the redemption.
+create function public.grant_reward_redemption(p_company_id text, p_redemption_id uuid) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   v public.reward_redemptions;
@@ -872,21 +875,12 @@ begin
   update public.reward_redemptions set status = 'granted', result = v.result, granted_at = now(), error_message = null,
     updated_at = now()
   where id = v.id returning * into v;
-  return to_jsonb(v);
-end $$;
-
--- Points granted for a milestone or a challenge are logged as credits in referral_rewards
--- (the streaks migration's wrapper, now with challenges).
-create function public.grant_reward_redemption(p_company_id text, p_redemption_id uuid) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare v jsonb := public.grant_reward_redemption_ledger(p_company_id, p_redemption_id);
-begin
-  if v->>'status' = 'granted' and v->>'reward_type' = 'points' and (v->>'reward_id' is not null or v->>'challenge_id' is not null) then
+  if v.reward_type = 'points' and (v.reward_id is not null or v.challenge_id is not null) then
     insert into public.referral_rewards (company_id, user_id, reward_value, reason, source_id, metadata)
-    values (p_company_id, v->>'user_id', (v->'result'->>'points')::bigint,
-      case when v->>'challenge_id' is not null then 'challenge' else 'milestone' end, v->>'id',
-      jsonb_build_object('reward_id', v->>'reward_id', 'challenge_id', v->>'challenge_id', 'name', v->>'name'))
+    values (p_company_id, v.user_id, (v.result->>'points')::bigint,
+      case when v.challenge_id is not null then 'challenge' else 'milestone' end, v.id::text,
+      jsonb_build_object('reward_id', v.reward_id, 'challenge_id', v.challenge_id, 'name', v.name))
     on conflict do nothing;
   end if;
-  return v;
+  return to_jsonb(v);
 end $$;

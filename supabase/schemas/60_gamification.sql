@@ -453,53 +453,6 @@ begin
   return v;
 end $$;
 
--- What the member Home shows: {conversions (counted, all-time), tiers_enabled, tiers_by,
--- currency, tier: {name, min_…, bonus_pct, plan_id?, reached_at}, next_tier: null | {name,
--- min_… (conversions or commission cents, as tiers_by),
--- bonus_pct, needs}, streaks_enabled, streak_window_days, max_multiplier, streak: null | {active, current_streak, longest_streak,
--- multiplier, next_multiplier, expires_at, days_left (whole local days, 0 on the last)},
--- drop_chance_pct, drop_points, drops: [{reward_value, reason, created_at}] (latest 5)}.
-create function public.get_member_gamification_boosts(p_company_id text, p_user_id text) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_program public.programs;
-  t public.referral_tiers;
-  s public.referral_streaks;
-  v_alive boolean;
-begin
-  -- the page reads this beside what makes the program (ensure_program): make it here too
-  v_program := public.ensure_program(p_company_id);
-  select * into t from public.referral_tiers where company_id = p_company_id and user_id = p_user_id;
-  select * into s from public.referral_streaks where company_id = p_company_id and user_id = p_user_id;
-  v_alive := s.user_id is not null and s.streak_active and s.streak_expires_at >= now();
-  return jsonb_build_object(
-    'conversions', coalesce((select conversions from public.reward_progress where company_id = p_company_id and user_id = p_user_id), 0),
-    'tiers_enabled', v_program.tiers_enabled,
-    'tiers_by', v_program.tiers_by,
-    'currency', v_program.currency,
-    'tier', public.tier_for(v_program, public.tier_value(v_program, t)) || jsonb_build_object('reached_at', t.reached_at),
-    'next_tier', public.next_tier(v_program, public.tier_value(v_program, t))
-      || jsonb_build_object('needs', public.tier_min(v_program, public.next_tier(v_program, public.tier_value(v_program, t)))
-                                     - public.tier_value(v_program, t)),
-    'streaks_enabled', v_program.streaks_enabled,
-    'streak_window_days', v_program.streak_window_days,
-    'max_multiplier', 1 + v_program.streak_cap_pct::numeric / 100,
-    'streak', case when s.user_id is not null then jsonb_build_object(
-      'active', v_alive,
-      'current_streak', case when v_alive then s.current_streak else 0 end,
-      'longest_streak', s.longest_streak,
-      'multiplier', case when v_alive then s.bonus_multiplier else 1 end,
-      'next_multiplier', public.streak_multiplier(v_program, case when v_alive then s.current_streak + 1 else 1 end),
-      'expires_at', case when v_alive then s.streak_expires_at end,
-      'days_left', case when v_alive then public.local_day(p_company_id, s.streak_expires_at) - public.local_day(p_company_id, now()) end) end,
-    'drop_chance_pct', v_program.drop_chance_pct,
-    'drop_points', v_program.drop_points,
-    'drops', coalesce((select jsonb_agg(jsonb_build_object('reward_value', x.reward_value, 'reason', x.reason, 'created_at', x.created_at)
-                                        order by x.created_at desc)
-                       from (select * from public.referral_rewards where company_id = p_company_id and user_id = p_user_id
-                             order by created_at desc limit 5) x), '[]'));
-end $$;
-
 -- The settings' preview of what a member would earn on a payment of p_base_cents (before
 -- tax) with the program's level-1 rate (percentage programs; flat adds the flat amount):
 -- {tiers: [{name, min_conversions, bonus_pct, amount_cents}], streak: [{conversion,
@@ -780,31 +733,66 @@ begin
   end loop;
 end $$;
 
--- The member Home's gamification (the streaks migration's get_member_gamification, renamed
--- and wrapped) gains challenges: the running ones and those ended in the last 7 days,
--- [{id, challenge_name, target_referrals, achieved_referrals, status: active | completed |
--- expired, ends_at, reward_type, reward_data}] (at most 10, ending soonest first).
-create function public.get_member_gamification_challenges(p_company_id text, p_user_id text) returns jsonb
-language plpgsql security definer set search_path = '' as $$
-begin
-  return public.get_member_gamification_boosts(p_company_id, p_user_id) || jsonb_build_object('challenges', coalesce((
-    select jsonb_agg(jsonb_build_object('id', c.id, 'challenge_name', c.challenge_name, 'target_referrals', c.target_referrals,
-        'achieved_referrals', least(coalesce(p.achieved_referrals, 0), c.target_referrals),
-        'status', case when p.status = 'completed' then 'completed' when now() >= c.ends_at then 'expired' else 'active' end,
-        'ends_at', c.ends_at, 'reward_type', c.reward_type, 'reward_data', c.reward_data) order by c.ends_at, c.id)
-    from (select * from public.challenges
-          where company_id = p_company_id and is_active and starts_at <= now() and ends_at > now() - interval '7 days'
-          order by ends_at, id limit 10) c
-    left join public.referral_challenges p on p.challenge_id = c.id and p.user_id = p_user_id), '[]'));
-end $$;
-
--- The member Home's gamification (the challenges migration's get_member_gamification,
--- renamed and wrapped) also says whether the member muted notifications.
+-- What the member Home shows of the game: {conversions (counted, all-time), tiers_enabled,
+-- tiers_by, currency, tier: {name, min_…, bonus_pct, plan_id?, reached_at}, next_tier: null |
+-- {name, min_… (conversions or commission cents, as tiers_by), bonus_pct, needs},
+-- streaks_enabled, streak_window_days, max_multiplier, streak: null | {active, current_streak,
+-- longest_streak, multiplier, next_multiplier, expires_at, days_left (whole local days, 0 on
+-- the last)}, drop_chance_pct, drop_points, drops: [{reward_value, reason, created_at}]
+-- (latest 5), challenges: the running ones and those ended in the last 7 days, [{id,
+-- challenge_name, target_referrals, achieved_referrals, status: active | completed | expired,
+-- ends_at, reward_type, reward_data}] (at most 10, ending soonest first),
+-- notifications_muted}.
 create function public.get_member_gamification(p_company_id text, p_user_id text) returns jsonb
 language plpgsql security definer set search_path = '' as $$
+declare
+  v_program public.programs;
+  t public.referral_tiers;
+  s public.referral_streaks;
+  v_alive boolean;
 begin
-  return public.get_member_gamification_challenges(p_company_id, p_user_id) || jsonb_build_object('notifications_muted',
-    coalesce((select notifications_muted from public.users where company_id = p_company_id and user_id = p_user_id), false));
+  -- the page reads this beside what makes the program (ensure_program): make it here too
+  v_program := public.ensure_program(p_company_id);
+  select * into t from public.referral_tiers where company_id = p_company_id and user_id = p_user_id;
+  select * into s from public.referral_streaks where company_id = p_company_id and user_id = p_user_id;
+  v_alive := s.user_id is not null and s.streak_active and s.streak_expires_at >= now();
+  return jsonb_build_object(
+    'conversions', coalesce((select conversions from public.reward_progress where company_id = p_company_id and user_id = p_user_id), 0),
+    'tiers_enabled', v_program.tiers_enabled,
+    'tiers_by', v_program.tiers_by,
+    'currency', v_program.currency,
+    'tier', public.tier_for(v_program, public.tier_value(v_program, t)) || jsonb_build_object('reached_at', t.reached_at),
+    'next_tier', public.next_tier(v_program, public.tier_value(v_program, t))
+      || jsonb_build_object('needs', public.tier_min(v_program, public.next_tier(v_program, public.tier_value(v_program, t)))
+                                     - public.tier_value(v_program, t)),
+    'streaks_enabled', v_program.streaks_enabled,
+    'streak_window_days', v_program.streak_window_days,
+    'max_multiplier', 1 + v_program.streak_cap_pct::numeric / 100,
+    'streak', case when s.user_id is not null then jsonb_build_object(
+      'active', v_alive,
+      'current_streak', case when v_alive then s.current_streak else 0 end,
+      'longest_streak', s.longest_streak,
+      'multiplier', case when v_alive then s.bonus_multiplier else 1 end,
+      'next_multiplier', public.streak_multiplier(v_program, case when v_alive then s.current_streak + 1 else 1 end),
+      'expires_at', case when v_alive then s.streak_expires_at end,
+      'days_left', case when v_alive then public.local_day(p_company_id, s.streak_expires_at) - public.local_day(p_company_id, now()) end) end,
+    'drop_chance_pct', v_program.drop_chance_pct,
+    'drop_points', v_program.drop_points,
+    'drops', coalesce((select jsonb_agg(jsonb_build_object('reward_value', x.reward_value, 'reason', x.reason, 'created_at', x.created_at)
+                                        order by x.created_at desc)
+                       from (select * from public.referral_rewards where company_id = p_company_id and user_id = p_user_id
+                             order by created_at desc limit 5) x), '[]'),
+    'challenges', coalesce((
+      select jsonb_agg(jsonb_build_object('id', c.id, 'challenge_name', c.challenge_name, 'target_referrals', c.target_referrals,
+          'achieved_referrals', least(coalesce(p.achieved_referrals, 0), c.target_referrals),
+          'status', case when p.status = 'completed' then 'completed' when now() >= c.ends_at then 'expired' else 'active' end,
+          'ends_at', c.ends_at, 'reward_type', c.reward_type, 'reward_data', c.reward_data) order by c.ends_at, c.id)
+      from (select * from public.challenges
+            where company_id = p_company_id and is_active and starts_at <= now() and ends_at > now() - interval '7 days'
+            order by ends_at, id limit 10) c
+      left join public.referral_challenges p on p.challenge_id = c.id and p.user_id = p_user_id), '[]'),
+    'notifications_muted',
+      coalesce((select notifications_muted from public.users where company_id = p_company_id and user_id = p_user_id), false));
 end $$;
 
 -- ── Checks that need this file's functions ──────────────────────────────────

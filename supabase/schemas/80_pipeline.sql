@@ -1,95 +1,5 @@
 -- ── Functions ───────────────────────────────────────────────────────────────
 
--- refund.created / refund.updated / dispute.created (DESIGN.md flow 5). A refund counts
--- once its status is 'succeeded' (a dispute counts when created). The payment's refunded
--- total grows by the amount; each level's commission is reversed pro rata:
---   target = amount × refunded / total (round_half_down; all of it when fully refunded),
--- and only the difference to what was already taken back is moved now. A commission not
--- yet paid (nor in a payout being sent) is reduced (→ 'reversed' when nothing is left);
--- one already paid or in flight gets a negative 'clawback' commission, available at once,
--- that nets against the next payout. Unknown payment, a repeat, or a refund that is not
--- (yet) succeeded changes nothing. Returns an outcome word.
-create function public.apply_refund_money(p_company_id text, p_kind text, p_data jsonb) returns text
-language plpgsql security definer set search_path = '' as $$
-declare
-  v_refund_id text := p_data->>'id';
-  v_payment_id text := coalesce(p_data->'payment'->>'id', p_data->>'payment_id');
-  v_status text := case when p_kind = 'dispute' then 'succeeded' else p_data->>'status' end;
-  v_payment public.payments;
-  v_refund public.refunds;
-  v_amount bigint;
-  v_refunded bigint;
-  c record;
-  v_target bigint;
-  v_taken bigint;
-  v_delta bigint;
-  v_moved integer := 0;
-  v_payout_status text;
-begin
-  if v_refund_id is null or jsonb_typeof(p_data->'amount') is distinct from 'number' then
-    raise exception '% needs an id and a numeric amount', p_kind using errcode = 'RL400';
-  end if;
-  if v_payment_id is null then return 'unknown_payment'; end if;
-  select * into v_payment from public.payments
-  where company_id = p_company_id and payment_id = v_payment_id for update;
-  if v_payment.payment_id is null then return 'unknown_payment'; end if;
-  v_amount := public.to_minor_units((p_data->>'amount')::numeric, v_payment.currency);
-
-  insert into public.refunds (company_id, refund_id, kind, payment_id, amount_cents, status)
-  values (p_company_id, v_refund_id, p_kind, v_payment_id, v_amount, v_status)
-  on conflict (company_id, refund_id) do update set status = excluded.status,
-    amount_cents = case when public.refunds.applied_at is null then excluded.amount_cents else public.refunds.amount_cents end,
-    updated_at = now();
-  select * into v_refund from public.refunds where company_id = p_company_id and refund_id = v_refund_id for update;
-  if v_refund.status <> 'succeeded' then return 'refund_' || v_refund.status; end if;
-  if v_refund.applied_at is not null then return 'refund_already_applied'; end if;
-  update public.refunds set applied_at = now() where company_id = p_company_id and refund_id = v_refund_id;
-
-  v_refunded := least(v_payment.amount_cents, v_payment.refunded_cents + v_refund.amount_cents);
-  update public.payments set refunded_cents = v_refunded where company_id = p_company_id and payment_id = v_payment_id;
-
-  -- lock the payouts these commissions are in before the commissions themselves, the same
-  -- order as start_payout: a payout being started either sees the reduced amounts or is
-  -- seen here as processing (→ clawback), never neither
-  perform 1 from public.payouts
-  where id in (select payout_id from public.commissions where company_id = p_company_id and payment_id = v_payment_id)
-  order by id for update;
-
-  for c in
-    select cm.* from public.commissions cm
-    where cm.company_id = p_company_id and cm.payment_id = v_payment_id and cm.kind = 'commission'
-    order by cm.level for update
-  loop
-    continue when c.status in ('reversed', 'cancelled');
-    -- read the payout's status now that the commission is locked (a join in the locking
-    -- query could show a payout state older than the row it waited for)
-    select status into v_payout_status from public.payouts where id = c.payout_id;
-    v_target := case when v_refunded >= v_payment.amount_cents or v_payment.amount_cents = 0 then c.amount_cents
-                     else public.round_half_down(c.amount_cents::numeric * v_refunded / v_payment.amount_cents) end;
-    select c.reversed_cents + coalesce(-sum(k.amount_cents), 0) into v_taken
-    from public.commissions k where k.reverses_commission_id = c.id;
-    v_delta := v_target - v_taken;
-    continue when v_delta <= 0;
-    if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
-      insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level, kind,
-        base_amount_cents, rate_bp, amount_cents, currency, status, available_at, refund_id, reverses_commission_id, reason)
-      values (p_company_id, c.referral_id, c.payment_id, c.beneficiary_user_id, c.level, 'clawback',
-        0, c.rate_bp, -v_delta, c.currency, 'available', now(), v_refund_id, c.id, p_kind || ' ' || v_refund_id);
-      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo)
-      values (p_company_id, c.beneficiary_user_id, 'clawback', -v_delta, c.currency, 'commission', c.id::text, p_kind || ' ' || v_refund_id);
-    else
-      update public.commissions set reversed_cents = reversed_cents + v_delta,
-        status = case when reversed_cents + v_delta = amount_cents then 'reversed' else status end,
-        updated_at = now()
-      where id = c.id;
-      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo)
-      values (p_company_id, c.beneficiary_user_id, 'reversal', -v_delta, c.currency, 'commission', c.id::text, p_kind || ' ' || v_refund_id);
-    end if;
-    v_moved := v_moved + 1;
-  end loop;
-  return case when v_moved > 0 then p_kind || '_reversed' else p_kind || '_recorded' end;
-end $$;
-
 -- membership.activated: counts a signup on the member's referral (attributing it by
 -- membership metadata if it has none yet) and marks its click converted (seed 000); a
 -- converted referral whose membership had been deactivated is active again. Returns an
@@ -172,23 +82,115 @@ begin
   return jsonb_build_object('duplicate', false, 'outcome', v_outcome);
 end $$;
 
--- A refund or dispute (the money lifecycle's apply_refund) that takes back the whole
--- converting payment takes the conversion out of milestones and campaign counts.
+-- refund.created / refund.updated / dispute.created. A refund counts
+-- once its status is 'succeeded' (a dispute counts when created). The payment's refunded
+-- total grows by the amount; each level's commission is reversed pro rata:
+--   target = amount × refunded / total (round_half_down; all of it when fully refunded),
+-- and only the difference to what was already taken back is moved now. A commission not
+-- yet paid (nor in a payout being sent) is reduced (→ 'reversed' when nothing is left);
+-- one already paid or in flight gets a negative 'clawback' commission, available at once,
+-- that nets against the next payout. A refund that takes back the whole converting payment
+-- takes the conversion out of what counts (sync_referral_counted: milestones, campaigns,
+-- boards, challenges). Unknown payment, a repeat, or a refund that is not (yet) succeeded
+-- changes nothing. Returns an outcome word.
 create function public.apply_refund(p_company_id text, p_kind text, p_data jsonb) returns text
 language plpgsql security definer set search_path = '' as $$
 declare
-  v_outcome text := public.apply_refund_money(p_company_id, p_kind, p_data);
-  v_referral uuid;
+  v_refund_id text := p_data->>'id';
+  v_payment_id text := coalesce(p_data->'payment'->>'id', p_data->>'payment_id');
+  v_status text := case when p_kind = 'dispute' then 'succeeded' else p_data->>'status' end;
+  v_payment public.payments;
+  v_refund public.refunds;
+  v_amount bigint;
+  v_refunded bigint;
+  c record;
+  v_target bigint;
+  v_taken bigint;
+  v_delta bigint;
+  v_moved integer := 0;
+  v_payout_status text;
 begin
-  select referral_id into v_referral from public.payments
-  where company_id = p_company_id and payment_id = coalesce(p_data->'payment'->>'id', p_data->>'payment_id');
-  if v_referral is not null then perform public.sync_referral_counted(v_referral); end if;
-  return v_outcome;
+  if v_refund_id is null or jsonb_typeof(p_data->'amount') is distinct from 'number' then
+    raise exception '% needs an id and a numeric amount', p_kind using errcode = 'RL400';
+  end if;
+  if v_payment_id is null then return 'unknown_payment'; end if;
+  select * into v_payment from public.payments
+  where company_id = p_company_id and payment_id = v_payment_id for update;
+  if v_payment.payment_id is null then return 'unknown_payment'; end if;
+  v_amount := public.to_minor_units((p_data->>'amount')::numeric, v_payment.currency);
+
+  insert into public.refunds (company_id, refund_id, kind, payment_id, amount_cents, status)
+  values (p_company_id, v_refund_id, p_kind, v_payment_id, v_amount, v_status)
+  on conflict (company_id, refund_id) do update set status = excluded.status,
+    amount_cents = case when public.refunds.applied_at is null then excluded.amount_cents else public.refunds.amount_cents end,
+    updated_at = now();
+  select * into v_refund from public.refunds where company_id = p_company_id and refund_id = v_refund_id for update;
+  if v_refund.status <> 'succeeded' then return 'refund_' || v_refund.status; end if;
+  if v_refund.applied_at is not null then return 'refund_already_applied'; end if;
+  update public.refunds set applied_at = now() where company_id = p_company_id and refund_id = v_refund_id;
+
+  v_refunded := least(v_payment.amount_cents, v_payment.refunded_cents + v_refund.amount_cents);
+  update public.payments set refunded_cents = v_refunded where company_id = p_company_id and payment_id = v_payment_id;
+
+  -- lock the payouts these commissions are in before the commissions themselves, the same
+  -- order as start_payout: a payout being started either sees the reduced amounts or is
+  -- seen here as processing (→ clawback), never neither
+  perform 1 from public.payouts
+  where id in (select payout_id from public.commissions where company_id = p_company_id and payment_id = v_payment_id)
+  order by id for update;
+
+  for c in
+    select cm.* from public.commissions cm
+    where cm.company_id = p_company_id and cm.payment_id = v_payment_id and cm.kind = 'commission'
+    order by cm.level for update
+  loop
+    continue when c.status in ('reversed', 'cancelled');
+    -- read the payout's status now that the commission is locked (a join in the locking
+    -- query could show a payout state older than the row it waited for)
+    select status into v_payout_status from public.payouts where id = c.payout_id;
+    v_target := case when v_refunded >= v_payment.amount_cents or v_payment.amount_cents = 0 then c.amount_cents
+                     else public.round_half_down(c.amount_cents::numeric * v_refunded / v_payment.amount_cents) end;
+    select c.reversed_cents + coalesce(-sum(k.amount_cents), 0) into v_taken
+    from public.commissions k where k.reverses_commission_id = c.id;
+    v_delta := v_target - v_taken;
+    continue when v_delta <= 0;
+    if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
+      insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level, kind,
+        base_amount_cents, rate_bp, amount_cents, currency, status, available_at, refund_id, reverses_commission_id, reason)
+      values (p_company_id, c.referral_id, c.payment_id, c.beneficiary_user_id, c.level, 'clawback',
+        0, c.rate_bp, -v_delta, c.currency, 'available', now(), v_refund_id, c.id, p_kind || ' ' || v_refund_id);
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo)
+      values (p_company_id, c.beneficiary_user_id, 'clawback', -v_delta, c.currency, 'commission', c.id::text, p_kind || ' ' || v_refund_id);
+    else
+      update public.commissions set reversed_cents = reversed_cents + v_delta,
+        status = case when reversed_cents + v_delta = amount_cents then 'reversed' else status end,
+        updated_at = now()
+      where id = c.id;
+      insert into public.transactions (company_id, user_id, kind, amount_cents, currency, reference_type, reference_id, memo)
+      values (p_company_id, c.beneficiary_user_id, 'reversal', -v_delta, c.currency, 'commission', c.id::text, p_kind || ' ' || v_refund_id);
+    end if;
+    v_moved := v_moved + 1;
+  end loop;
+  if v_payment.referral_id is not null then perform public.sync_referral_counted(v_payment.referral_id); end if;
+  return case when v_moved > 0 then p_kind || '_reversed' else p_kind || '_recorded' end;
 end $$;
 
--- The campaigns migration's counting (what counts, milestones, campaign tallies), now also
--- moving the member between counts in campaign_levels.
-create function public.sync_referral_counted_rewards(p_referral_id uuid) returns boolean
+-- Make a referral's `counted` agree with referral_counts and move every counter with it, in
+-- the caller's transaction (a conversion, a fraud decision, a refund), in this order:
+--  1. the referral's counted / counted_at;
+--  2. the referrer's all-time milestone progress (reward_progress);
+--  3. the campaign's total_referrals, the referrer's tally and campaign_levels (until the
+--     campaign is awarded: its standings are frozen then); reached_at = when they reached
+--     their count;
+--  4. milestones: counting up unlocks the active ones whose threshold the count has reached
+--     (one redemption per member and reward: the unique key makes concurrent crossings one),
+--     requested at once when auto_apply (points granted here); counting down withdraws those
+--     not yet granted that the count no longer reaches;
+--  5. the leaderboards: up on the boards of now, down on those of when it was counted;
+--  6. streaks, tiers and surprise drops (advance_gamification), when it starts to count;
+--  7. the referrer's challenges, up or down.
+-- Steps 5–7 get the referral as it was before step 1. Returns whether it counts now.
+create function public.sync_referral_counted(p_referral_id uuid) returns boolean
 language plpgsql security definer set search_path = '' as $$
 declare
   r public.referrals;
@@ -258,40 +260,11 @@ begin
     update public.rewards x set unlocked = x.unlocked - n.n
     from (select reward_id, count(*)::integer as n from withdrawn group by reward_id) n where x.id = n.reward_id;
   end if;
+
+  perform public.bump_leaderboards(r.company_id, r.referrer_user_id, case when v_should then now() else r.counted_at end, v_sign);
+  if v_should then perform public.advance_gamification(r); end if;
+  perform public.step_challenges(r, v_sign);
   return v_should;
-end $$;
-
--- Counting (the campaigns migration's sync_referral_counted, renamed and wrapped) also moves
--- the referrer on the boards: up on the boards of now, down on those of when it was counted.
-create function public.sync_referral_counted_boards(p_referral_id uuid) returns boolean
-language plpgsql security definer set search_path = '' as $$
-declare
-  r public.referrals;
-  v boolean;
-begin
-  select * into r from public.referrals where id = p_referral_id;
-  if r.id is null then return false; end if;
-  v := public.sync_referral_counted_rewards(p_referral_id);
-  if v <> r.counted then
-    perform public.bump_leaderboards(r.company_id, r.referrer_user_id, case when v then now() else r.counted_at end,
-      case when v then 1 else -1 end);
-  end if;
-  return v;
-end $$;
-
--- Counting (the leaderboards migration's sync_referral_counted, renamed and wrapped) also
--- moves what referral_count_moved says, in the same transaction.
-create function public.sync_referral_counted(p_referral_id uuid) returns boolean
-language plpgsql security definer set search_path = '' as $$
-declare
-  r public.referrals;
-  v boolean;
-begin
-  select * into r from public.referrals where id = p_referral_id;
-  if r.id is null then return false; end if;
-  v := public.sync_referral_counted_boards(p_referral_id);
-  if v <> r.counted then perform public.referral_count_moved(r, v); end if;
-  return v;
 end $$;
 
 -- payment.succeeded, one transaction, in order (the campaigns migration's version, with the
@@ -448,11 +421,3 @@ begin
   return case when v_created > 0 then 'commission_created' else 'no_commission' end;
 end $$;
 
--- Counting also steps the referrer's challenges, up when the referral starts to count, down
--- when it stops (the streaks migration's referral_count_moved, with this added).
-create function public.referral_count_moved(r public.referrals, p_counted boolean) returns void
-language plpgsql security definer set search_path = '' as $$
-begin
-  if p_counted then perform public.advance_gamification(r); end if;
-  perform public.step_challenges(r, case when p_counted then 1 else -1 end);
-end $$;
