@@ -14,7 +14,7 @@ import nextEnv from "@next/env";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { EmbeddedSetupError, startEmbedded, type EmbeddedDb } from "./db/embedded";
-import { migrate, runSqlFile } from "./db/migrate";
+import { migrate, runSqlFile, UnknownMigrationsError } from "./db/migrate";
 import { DEMO_APP_ID } from "./env";
 import { demoSandboxState, generateUserTokenKeys } from "./whop/demo";
 import { seedDemoHistory } from "./whop/demo-history";
@@ -55,7 +55,18 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
     log(`embedded Postgres running (data in ${path.relative(process.cwd(), dir)})`);
   }
   if (env.DATABASE_URL) {
-    const applied = await migrate(env.DATABASE_URL);
+    let applied: string[];
+    try {
+      applied = await migrate(env.DATABASE_URL);
+    } catch (err) {
+      // the embedded database holds demo data only: one made before the migrations were
+      // squashed is rebuilt from the baseline; any other database is left to its operator
+      if (!(embedded && err instanceof UnknownMigrationsError)) throw err;
+      log(`the demo database predates the current migrations (${err.versions.length} old versions): rebuilding it`);
+      await embedded.dropDatabase("referly");
+      await embedded.createDatabase("referly");
+      applied = await migrate(env.DATABASE_URL);
+    }
     if (applied.length) log(`applied migrations ${applied.join(", ")}`);
   }
 

@@ -32,6 +32,8 @@ export interface EmbeddedDb {
   /** postgres://… for database `name` */
   url(name: string): string;
   createDatabase(name: string): Promise<void>;
+  /** Drop database `name` (its connections are closed first); nothing when it does not exist. */
+  dropDatabase(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +69,15 @@ export async function startEmbedded(opts: { dir: string; port?: number; persiste
       try {
         const r = await client.query("select 1 from pg_database where datname = $1", [name]);
         if (r.rowCount === 0) await client.query(`create database "${name.replace(/"/g, "")}"`);
+      } finally {
+        await client.end();
+      }
+    },
+    async dropDatabase(name) {
+      const client = new pg.Client({ connectionString: url("postgres") });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists "${name.replace(/"/g, "")}" with (force)`);
       } finally {
         await client.end();
       }

@@ -12,7 +12,28 @@ import pg from "pg";
 export const MIGRATIONS_DIR = path.join(process.cwd(), "supabase", "migrations");
 const LOCK_KEY = 4_242_001;
 
-/** Returns the versions it applied (empty when the database was up to date). */
+/**
+ * A database that records migrations this repository no longer has: made before the
+ * migrations were squashed into one baseline (or by another branch). Nothing is applied to
+ * it. The launcher rebuilds its own embedded demo database when it meets one; any other
+ * database is the operator's to look at.
+ */
+export class UnknownMigrationsError extends Error {
+  override name = "UnknownMigrationsError";
+  constructor(readonly versions: string[]) {
+    super(
+      `the database records migrations this repository does not have (${versions.join(", ")}): ` +
+        "it was made before the schema was squashed into one baseline. Rebuild it from supabase/migrations " +
+        "(for the embedded demo database: rm -rf .data).",
+    );
+  }
+}
+
+/**
+ * Returns the versions it applied (empty when the database was up to date). Throws
+ * UnknownMigrationsError (and applies nothing) when the database records a version that is
+ * not in `dir`; `Error("migration <file> failed: …")` when one fails (that one is rolled back).
+ */
 export async function migrate(connectionString: string, dir = MIGRATIONS_DIR): Promise<string[]> {
   const client = new pg.Client({ connectionString });
   await client.connect();
@@ -27,6 +48,9 @@ export async function migrate(connectionString: string, dir = MIGRATIONS_DIR): P
       ),
     );
     const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+    const known = new Set(files.map((f) => f.split("_")[0]));
+    const unknown = [...done].filter((v) => !known.has(v)).sort();
+    if (unknown.length) throw new UnknownMigrationsError(unknown);
     const applied: string[] = [];
     for (const file of files) {
       const [version, ...rest] = file.replace(/\.sql$/, "").split("_");
