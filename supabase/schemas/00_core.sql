@@ -1,3 +1,9 @@
+-- Core: the program and its members. Tables: programs (every setting of a program), users
+-- (cached Whop names, the fraud allow-list, member choices), referral_codes, retired_codes,
+-- referral_clicks, referrals, webhook_events. Functions: the money helpers, programs and
+-- settings, codes, clicks, attribution and claims, list helpers. Order: the Supabase roles,
+-- tables, indexes, functions; the triggers on these tables are in 30_analytics.sql.
+
 -- Supabase has these roles; a plain Postgres (embedded, CI) gets them here so the
 -- privileges (90_privileges.sql) mean the same thing everywhere.
 do $$
@@ -29,7 +35,7 @@ create table public.programs (
   -- ── Program settings ────────────────────────────────────────────────────────
   mlm_enabled boolean not null default false,
   max_level integer not null default 1 check (max_level between 1 and 5),
-  -- rates of levels 2..5 in basis points (level 1 is commission_rate_bp); seed 003 defaults 5%, 2%
+  -- rates of levels 2..5 in basis points (level 1 is commission_rate_bp): 5 %, 2 %, 1 %, 1 %
   upper_level_rates_bp integer[] not null default '{500,200,100,100}'
     check (array_length(upper_level_rates_bp, 1) = 4 and 0 <= all(upper_level_rates_bp) and 10000 >= all(upper_level_rates_bp)),
   level2_months integer not null default 6 check (level2_months between 0 and 120),
@@ -160,8 +166,8 @@ create table public.referrals (
   updated_at timestamptz not null default now(),
   check (referrer_user_id <> referee_user_id),
   unique (company_id, referee_user_id),
-  -- DESIGN.md "referral activity": a converted referral is active until the referee's
-  -- membership is deactivated (membership.deactivated); a later activation clears it.
+  -- A converted referral is active until the referee's membership is deactivated
+  -- (membership.deactivated sets this); a later membership.activated clears it.
   deactivated_at timestamptz,
   fraud_score integer not null default 0 check (fraud_score between 0 and 100),
   fraud_status text not null default 'clear'
@@ -172,6 +178,7 @@ create table public.referrals (
   campaign_id uuid, -- the campaign it converted in (references campaigns, 50_campaigns.sql)
   counted boolean not null default false,
   counted_at timestamptz,
+  -- the Whop plan the converting payment bought (referral_plan_stats counts per plan)
   plan_id text
 );
 
@@ -231,7 +238,7 @@ create index referrals_campaign_idx on public.referrals (campaign_id, referrer_u
 -- a referrer's counted referrals by when they were counted (reached_at after an uncount)
 create index referrals_referrer_counted_idx on public.referrals (company_id, referrer_user_id, counted_at) where counted;
 
--- same key as referrals_referrer_idx (core), with the Home's columns: an index-only scan
+-- a referrer's referrals newest first, with the columns the Home shows: an index-only scan
 create index referrals_referrer_recent_idx on public.referrals (company_id, referrer_user_id, created_at desc)
   include (referee_user_id, status, deactivated_at, source, converted_at);
 
@@ -250,9 +257,9 @@ language sql immutable strict set search_path = '' as $$
     else 2 end
 $$;
 
--- The one rounding rule (DESIGN.md "Money"): round half down to the minor unit,
--- on the magnitude, so +2.5 → 2 and -2.5 → -2. Input: an exact numeric amount of
--- minor units; output: bigint minor units.
+-- The one rounding rule for money (docs/architecture.md "Data rules"): half down to the
+-- minor unit, on the magnitude, so +2.5 → 2 and -2.5 → -2. Input: an exact numeric amount
+-- of minor units; output: bigint minor units.
 create function public.round_half_down(p_value numeric) returns bigint
 language sql immutable strict set search_path = '' as $$
   select (sign(p_value) * ceil(abs(p_value) - 0.5))::bigint
@@ -318,8 +325,8 @@ begin
   return v;
 end $$;
 
--- The local day of p_ts in the program's time zone (DESIGN.md: days bucketed in the
--- program's time zone, default UTC).
+-- The local day of p_ts in the program's time zone (UTC without a program); every daily
+-- rollup buckets by it.
 create function public.local_day(p_company_id text, p_ts timestamptz) returns date
 language sql stable set search_path = '' as $$
   select (p_ts at time zone coalesce((select timezone from public.programs where company_id = p_company_id), 'UTC'))::date
@@ -361,7 +368,7 @@ begin
   return to_jsonb(v);
 end $$;
 
--- Creator switches a member's code off or on (seed 001 is_active). An inactive code's
+-- Creator switches a member's code off or on (referral_codes.is_active). An inactive code's
 -- link shows the friendly page, records no click and attributes nothing (record_click,
 -- attribute_referral and claim_referral read only active codes). Errors: RL404 no code.
 -- Returns {code, is_active}.
@@ -400,10 +407,10 @@ language sql immutable set search_path = '' as $$
     'next', case when jsonb_array_length(p_rows) > p_limit then p_rows->(p_limit - 1)->>'cursor' end)
 $$;
 
--- Cache a Whop user's display fields (never used for identity), as in the core migration,
--- but without a write when nothing changed: ON CONFLICT DO UPDATE locks the row even when
--- its WHERE is false, which made every member view a write transaction; and a null field
--- (no name on Whop) no longer counts as a change. Callers ensure the program first.
+-- Cache a Whop user's display fields (never used for identity). Nothing is written when
+-- nothing changed (ON CONFLICT DO UPDATE would lock the row even when its WHERE is false,
+-- making every member view a write), and a null field (no name on Whop) keeps the stored
+-- value. Callers ensure the program first.
 create function public.upsert_user(p_company_id text, p_user_id text, p_username text, p_name text)
 returns void
 language plpgsql security definer set search_path = '' as $$
@@ -466,7 +473,7 @@ exception when unique_violation then
   raise exception 'The code % is taken', p_code using errcode = 'RL409';
 end $$;
 
--- The member's referral code, made on first call (as in the core migration): up to 8
+-- The member's referral code, made on first call: up to 8
 -- letters of the username plus 4 unambiguous characters, never a code that is taken or
 -- retired. Returns {code}.
 create function public.get_or_create_code(p_company_id text, p_user_id text, p_username text, p_name text)
@@ -498,6 +505,11 @@ begin
   end loop;
 end $$;
 
+-- A visit to /r/CODE. An unknown or inactive code, or an inactive program → {found: false},
+-- nothing recorded. Else a click is stored, counted unless a bot or a repeat of the same
+-- visitor within the hour (serialised per code and visitor). Returns {found, click_id,
+-- counted, company_id, code, plan_id, landing_url, first_click_id (the visitor's counted
+-- click of the hour; null for bots), checkout_url (the checkout it opened, to reuse)}.
 create function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
   p_referrer_url text, p_country text, p_is_bot boolean,
   p_ip_hash text default null, p_ip_prefix_hash text default null, p_device_hash text default null) returns jsonb
@@ -532,8 +544,8 @@ language sql security definer set search_path = '' as $$
   update public.referral_clicks set checkout_url = p_checkout_url where id = p_click_id and counted and checkout_url is null
 $$;
 
--- Attribution for a purchase or signup (as in the core migration; metadata.referral_code
--- may be a retired code, which counts for its owner). An existing referral of this user in
+-- Attribution for a purchase or signup (metadata.referral_code may be a retired code,
+-- which counts for its owner). An existing referral of this user in
 -- this company wins; else metadata.referral_code, else metadata.click_id. Codes and clicks
 -- of other companies, inactive codes, self-referrals and loops are ignored. Returns the
 -- referral, or null.
@@ -579,7 +591,7 @@ begin
   return v_ref;
 end $$;
 
--- "Who invited you?" (DESIGN.md flow 3): a member with no referrer and no payment yet in
+-- "Who invited you?": a member with no referrer and no payment yet in
 -- this company enters a code (a retired one counts for its owner). A member who has already
 -- paid can't add a referrer afterwards: every later renewal would pay the code's owner
 -- (cash-back through an accomplice), so the claim is refused — commissions only ever come

@@ -1,3 +1,9 @@
+-- Money: payments, commissions (per level, plus clawbacks and 'bonus' prize money), the
+-- append-only ledger transactions, refunds, payouts and payout_items. Order: tables,
+-- indexes, functions (release, balance, the payout lifecycle, decide_commission,
+-- level1_amount), then the triggers that keep the ledger append-only. Refunds are applied by
+-- apply_refund (80_pipeline.sql); balances are cached in member_money (30_analytics.sql).
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
 create table public.payments (
@@ -10,15 +16,13 @@ create table public.payments (
   currency text not null,
   created_at timestamptz not null default now(),
   primary key (company_id, payment_id),
-  -- ── Commissions: reversals, clawbacks, payouts ──────────────────────────────
+  -- the Whop product bought, and how much of the payment refunds and disputes took back
   product_id text,
   refunded_cents bigint not null default 0
    check (refunded_cents >= 0 and refunded_cents <= amount_cents),
   -- keyed hash of card brand + last4 + billing postal code
   method_hash text check (method_hash ~ '^[0-9a-f]{64}$'),
-  -- Per member and plan bought (the converting payment's plan): conversions and active
-  -- referrals, kept by a trigger on referrals like referral_stats (analytics migration), checked
-  -- and rebuilt with the other rollups (check_analytics, rebuild_analytics).
+  -- the Whop plan bought (a converting payment's plan is also stored on its referral)
   plan_id text
 );
 
@@ -70,14 +74,14 @@ create table public.commissions (
     (kind = 'commission' and amount_cents >= 0 and reversed_cents between 0 and amount_cents)
     or (kind = 'clawback' and amount_cents < 0 and reversed_cents = 0 and refund_id is not null)
     or (kind = 'bonus' and amount_cents > 0 and reversed_cents between 0 and amount_cents and reward_redemption_id is not null)),
-  -- A commission says how its rate was made: rate_bp = base + campaign_bonus_bp. Prize money
-  -- is a 'bonus' commission with no payment or referral behind it.
+  -- A commission says how its rate was made: rate_bp = base rate + campaign_bonus_bp +
+  -- tier_bonus_bp. Prize money is a 'bonus' commission with no payment or referral behind it.
   constraint commissions_source check (
     kind = 'bonus' or (referral_id is not null and payment_id is not null)),
   campaign_id uuid, -- references campaigns (50_campaigns.sql)
   campaign_bonus_bp integer not null default 0 check (campaign_bonus_bp between 0 and 10000),
   reward_redemption_id uuid unique, -- references reward_redemptions (50_campaigns.sql)
-  -- How a level-1 commission was boosted (DESIGN.md: stored on the commission row).
+  -- How a level-1 commission was boosted, stored on the row so its amount explains itself.
   tier_bonus_bp integer not null default 0 check (tier_bonus_bp between 0 and 10000),
   streak_multiplier numeric(4, 2) not null default 1 check (streak_multiplier between 1 and 2)
 );
@@ -97,7 +101,7 @@ create table public.transactions (
   reference_id text not null,
   memo text,
   created_at timestamptz not null default now(),
-  -- ── Points (seed 002): ledger rows in transactions, balance cache here ─────
+  -- the kind of a points row (kind 'points'); balances are cached in points_balances
   points_type text constraint transactions_points_type_check check (points_type is null or points_type in (
     'REFERRAL_WELCOME', 'REFERRAL_FIRST_PAYMENT', 'REFERRAL_RECURRING', 'REFERRAL_L2', 'REDEMPTION_PROMO_CODE',
     'REDEMPTION_FREE_ACCESS', 'REDEMPTION_CUSTOM', 'REDEMPTION_REFUND', 'ADMIN_GRANT', 'EXPIRY',
@@ -183,6 +187,7 @@ create unique index transactions_reward_points_once on public.transactions (comp
 
 -- ── Functions ───────────────────────────────────────────────────────────────
 
+-- Trigger function: the ledger refuses every update, delete and truncate (RL409).
 create function public.forbid_ledger_change() returns trigger
 language plpgsql set search_path = '' as $$
 begin
@@ -402,8 +407,11 @@ begin
        or (o.status = 'processing' and o.updated_at < now() - interval '10 minutes')), '[]'::jsonb);
 end $$;
 
--- The creator's commission decisions leave fraud-held commissions to the review, where the
--- whole referral is decided at once (decide_commission otherwise as before).
+-- The creator approves or cancels one commission with a reason (ledger row 'approval' or
+-- 'cancellation'): approve on_hold | pending → available (pending while an on_hold one's
+-- hold has not passed); cancel on_hold | pending | available, not in a payout → cancelled.
+-- A fraud-held commission is decided only through its referral's review (RL409). Errors:
+-- RL400 no reason, RL404 unknown, RL409 a decision that does not apply. Returns the row.
 create function public.decide_commission(p_company_id text, p_commission_id uuid, p_decision text, p_reason text)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
@@ -433,7 +441,7 @@ begin
 end $$;
 
 -- A level-1 commission in cents: (the flat amount + base × rate) × multiplier, rounded once
--- half down (core's round_half_down). p_base_cents, p_flat_cents: cents; p_rate_bp: basis
+-- half down (round_half_down). p_base_cents, p_flat_cents: cents; p_rate_bp: basis
 -- points; p_multiplier: the streak's (1 without one).
 create function public.level1_amount(p_base_cents bigint, p_rate_bp integer, p_flat_cents bigint, p_multiplier numeric)
 returns bigint

@@ -1,3 +1,8 @@
+-- Points: points_balances (the cached balance; every movement is a 'points' row of the
+-- transactions ledger), points_items (the points shop) and redemptions. Order: tables,
+-- indexes, functions (add_points first: every points movement goes through it). No
+-- triggers.
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
 create table public.points_balances (
@@ -49,7 +54,8 @@ create index redemptions_member_idx on public.redemptions (company_id, user_id, 
 
 -- Add p_delta points (negative = spend) as one ledger row and update the balance cache in
 -- the same transaction. Refuses (RL400) to take the balance below zero. Returns the new
--- balance. p_type is a seed-002 type (REFERRAL_*, REDEMPTION_*, ADMIN_GRANT, EXPIRY).
+-- balance. p_type is a transactions.points_type (REFERRAL_*, REDEMPTION_*, ADMIN_GRANT,
+-- EXPIRY, …).
 create function public.add_points(p_company_id text, p_user_id text, p_delta bigint, p_type text,
   p_reference_type text, p_reference_id text, p_memo text) returns bigint
 language plpgsql security definer set search_path = '' as $$
@@ -171,10 +177,9 @@ language sql stable security definer set search_path = '' as $$
       left join public.users u on u.company_id = r.company_id and u.user_id = r.user_id), '[]'))
 $$;
 
--- Creator grants (p_delta > 0) or deducts (< 0) points by hand with a reason (ADMIN_GRANT),
--- as in the money-lifecycle migration, now finding the member with resolve_member (one rule
--- for "a user id or a username" everywhere). RL404 unknown member; RL400 no reason, zero, or
--- a deduction below zero. Returns the new balance.
+-- Creator grants (p_delta > 0) or deducts (< 0) points by hand with a reason (ADMIN_GRANT);
+-- p_member is a user id or a username (resolve_member). RL404 unknown member; RL400 no
+-- reason, zero, or a deduction below zero. Returns the new balance.
 create function public.grant_points(p_company_id text, p_member text, p_delta bigint, p_reason text) returns bigint
 language plpgsql security definer set search_path = '' as $$
 declare v_user text;

@@ -1,6 +1,13 @@
+-- Analytics: the rollups, kept by triggers in the same transaction as their source rows
+-- (referral_stats, member_money, daily_stats, daily_sources, member_daily, referrer_gaps,
+-- referrer_gaps_month, referral_plan_stats); their check and rebuild (check_analytics,
+-- rebuild_analytics, repair_analytics); the pages' reads (get_overview, get_member_view,
+-- list_members, …). Order: tables, indexes, functions, then the triggers last (they need
+-- their functions). See docs/architecture.md "Counters and rollups".
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
--- Per member (seed 000 referral_stats): everyone with a code or a referral has a row.
+-- Per member: everyone with a code or a referral has a row.
 --   clicks       counted clicks on their code
 --   signups      their referrals that joined (membership or first payment), not cancelled
 --   conversions  their converted referrals; active_referrals: converted and not deactivated
@@ -21,7 +28,7 @@ alter table public.referral_stats enable row level security;
 --   available_cents   available and not in a payout (what request_payout takes)
 --   in_payout_cents   available and attached to a requested/processing payout
 --   reversed_cents    taken back by refunds and disputes (reductions + clawbacks)
---   earned_cents      seed 004 total = pending + available + paid (on_hold excluded)
+--   earned_cents      total = pending + available (in a payout too) + paid; on_hold excluded
 create table public.member_money (
   company_id text not null,
   user_id text not null,
@@ -86,6 +93,8 @@ create table public.member_daily (
 
 alter table public.member_daily enable row level security;
 
+-- Per company: how many members have a converting local day `day` whose previous
+-- converting day was `prev_day` (kept by bump_daily); active_referrers reads it.
 create table public.referrer_gaps (
   company_id text not null,
   day date not null,
@@ -107,6 +116,7 @@ create table public.referrer_gaps_month (
 
 alter table public.referrer_gaps_month enable row level security;
 
+-- Per member and plan bought (referrals.plan_id): their conversions and active referrals.
 create table public.referral_plan_stats (
   company_id text not null,
   user_id text not null,
@@ -640,7 +650,8 @@ begin
   end if;
 end $$;
 
--- bump_daily as before, and a member-day whose conversions cross zero updates the gaps.
+-- Add to a company's day (daily_stats) and, with p_user_id, to the member's day
+-- (member_daily); a member-day whose conversions cross zero updates the gaps.
 create function public.bump_daily(p_company_id text, p_user_id text, p_day date,
   p_clicks bigint, p_signups bigint, p_conversions bigint, p_revenue bigint, p_commissions bigint, p_paid bigint)
 returns void
@@ -668,7 +679,7 @@ begin
 end $$;
 
 -- The gaps a company's member_daily implies (member_daily itself is checked against the
--- source rows by the analytics migration's check).
+-- source rows through analytics_expected_daily).
 create function public.analytics_expected_referrer_gaps(p_company_id text)
 returns table (company_id text, day date, prev_day date, n bigint)
 language sql stable set search_path = '' as $$
@@ -693,8 +704,8 @@ language sql stable set search_path = '' as $$
                                           and prev_day >= public.gap_month(p_from) and prev_day < p_from) x), 0))::bigint
 $$;
 
--- get_overview as in the analytics migration, with active referrers read from the gaps.
--- The Overview of [p_from, p_to] (local dates, inclusive, program currency):
+-- The Overview of [p_from, p_to] (local dates, inclusive, program currency; active
+-- referrers counted from the gaps by active_referrers):
 -- {currency, timezone, granularity (day | week: weeks beyond 90 days), kpis:{current,
 -- previous} each {clicks, signups, conversions, revenue_cents, commissions_cents,
 -- paid_cents, active_referrers}, owed_cents (now), series:[{bucket, clicks, signups,
@@ -980,8 +991,8 @@ begin
   return public.page_of(v_rows, v_limit);
 end $$;
 
--- Members of a company (everyone with a code or a referral), as in the analytics fixes,
--- with a search's usernames in byte order. p_filter: {q (username
+-- Members of a company (everyone with a code or a referral); a search lists usernames in
+-- byte order. p_filter: {q (username
 -- prefix or exact code), sort (conversions | clicks | signups | active_referrals |
 -- revenue | earned | paid | available; default conversions), dir (desc | asc), after,
 -- limit ≤ 50}. Returns {rows:[member_rows], next: cursor | null}.
@@ -1041,7 +1052,7 @@ begin
     'next', v_next);
 end $$;
 
--- Everything the member's Home shows, as in the analytics migration, its latest referrals read
+-- Everything the member's Home shows, its latest referrals read
 -- from referrals_referrer_recent_idx alone (the columns shown, not the row):
 -- {code, code_active, funnel:{clicks, signups, conversions, active_referrals}, earnings
 -- (get_user_referral_earnings), this_month_cents (commissions earned this local month,
@@ -1088,7 +1099,7 @@ begin
       'timezone', v_program.timezone));
 end $$;
 
--- Earnings of one member per currency (seed 004), now read from member_money (kept with
+-- Earnings of one member per currency, read from member_money (kept with
 -- every commission change): total = pending + available + paid (in a payout counts as
 -- available); pending_earnings = pending + available; paid = paid. on_hold, reversed and
 -- cancelled count nowhere. Currencies the member never had a commission in are left out.

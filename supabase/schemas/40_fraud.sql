@@ -1,10 +1,16 @@
+-- Fraud: fraud_checks (the evidence of a conversion's checks) and member_sightings (where
+-- members were seen), with run_fraud_checks at conversion, the review (decide_referral,
+-- decide_referrals, the queue's reads) and the allow-list (set_member_trusted). Order: the
+-- fuzzystrmatch extension, tables, functions, then the programs check that needs
+-- fraud_weights_valid. No triggers. See docs/architecture.md "Fraud".
+
 -- levenshtein() for "very similar" emails (a trusted contrib extension; Supabase ships it)
 create schema if not exists extensions;
 create extension if not exists fuzzystrmatch with schema extensions;
 
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
--- seed 001 fraud_checks: one row per signal checked at a referral's conversion
+-- One row per signal checked at a referral's conversion (stored when anything was flagged)
 create table public.fraud_checks (
   id uuid primary key default gen_random_uuid(),
   company_id text not null references public.programs(company_id),
@@ -38,7 +44,7 @@ alter table public.member_sightings enable row level security;
 
 -- ── Functions ───────────────────────────────────────────────────────────────
 
--- The eight signals and their default weights (issue 7 "Decision").
+-- The eight signals and their default weights (a program's fraud_weights override them).
 create function public.fraud_default_weights() returns jsonb
 language sql immutable set search_path = '' as $$
   select '{"self_referral": 60, "email_duplicate": 60, "ring": 60, "ip_duplicate": 30, "device_duplicate": 30,
@@ -86,7 +92,7 @@ language sql immutable set search_path = '' as $$
   select coalesce((p_program.fraud_weights->>p_check)::integer, (public.fraud_default_weights()->>p_check)::integer)
 $$;
 
--- Run the eight checks of a referral at its conversion and decide (DESIGN.md "Fraud"):
+-- Run the eight checks of a referral at its conversion and decide:
 --   self_referral     this payment's method hash (card brand + last4 + billing postal code)
 --                     equals one of the referrer's (or their upline's) own payments here
 --   ip_duplicate      the attributing click's IP hash was seen for the referrer (member app,
@@ -429,7 +435,7 @@ $$;
 --            clawback of what is left, netted against the next payout; the referral →
 --            cancelled; withheld points are never granted.
 -- Either way the counters move with it (sync_referral_counted): an approved held referral
--- now counts, a rejected one no longer does. decide_referrals calls this for bulk decisions.
+-- starts to count, a rejected one stops. decide_referrals calls this for bulk decisions.
 -- Locks: the referral, then its payments (as refunds do), then each beneficiary's payout
 -- lock (as request_payout), then the payouts its commissions are in, then the commissions
 -- — the order refunds and payouts use, so a decision racing either waits instead of

@@ -1,6 +1,12 @@
+-- Campaigns and rewards: campaigns, campaign_members (a member's tally), campaign_levels
+-- (members per count), rewards (milestones), reward_progress (all-time counted
+-- conversions), reward_redemptions (what members won: milestones, prizes, tiers' plans,
+-- challenges). Order: tables, the foreign keys from earlier files' tables, indexes,
+-- functions. No triggers. See docs/architecture.md "Campaigns and rewards".
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
--- seed 001 campaigns. status is draft → active → ended → archived, moved by the dates:
+-- A campaign. status is draft → active → ended → archived, moved by the dates:
 -- campaign_status() derives it on every read; the stored column follows by job.
 create table public.campaigns (
   id uuid primary key default gen_random_uuid(),
@@ -51,7 +57,7 @@ create table public.campaign_levels (
 
 alter table public.campaign_levels enable row level security;
 
--- seed 001 rewards: a milestone at `threshold` counted conversions, all-time or within
+-- A milestone reward at `threshold` counted conversions, all-time or within
 -- campaign_id.
 create table public.rewards (
   id uuid primary key default gen_random_uuid(),
@@ -83,9 +89,9 @@ create table public.reward_progress (
 
 alter table public.reward_progress enable row level security;
 
--- seed 001 reward_redemptions, for milestones (reward_id) and campaign prizes (campaign_id +
--- prize 'place:N' | 'reach'). name, reward_type and reward_data are a snapshot of what was
--- won. requested_at: null while a claim-it-yourself reward waits for the member.
+-- What a member won: a milestone (reward_id), a campaign prize (campaign_id + prize
+-- 'place:N' | 'reach'), a tier's free plan (tier) or a challenge's reward (challenge_id).
+-- name, reward_type and reward_data are a snapshot of what was won. requested_at: null while a claim-it-yourself reward waits for the member.
 create table public.reward_redemptions (
   id uuid primary key default gen_random_uuid(),
   company_id text not null references public.programs(company_id),
@@ -139,7 +145,7 @@ create index campaign_members_standings_idx on public.campaign_members (campaign
 
 create index rewards_company_idx on public.rewards (company_id, created_at, id);
 
--- each member reaches each milestone once, wins each prize once (DESIGN.md "Campaigns and rewards")
+-- each member reaches each milestone once, wins each prize once
 create unique index reward_redemptions_reward_key on public.reward_redemptions (company_id, reward_id, user_id) where reward_id is not null;
 
 create unique index reward_redemptions_prize_key on public.reward_redemptions (campaign_id, user_id, prize) where prize is not null;
@@ -160,8 +166,9 @@ create unique index reward_redemptions_challenge_key on public.reward_redemption
 
 -- ── Functions ───────────────────────────────────────────────────────────────
 
--- What is wrong with a reward type and its data, in words; null when they are valid. The
--- shapes are the header's; 'commission' only when p_prize (campaign prizes).
+-- What is wrong with a reward type and its data, in words; null when they are valid:
+-- discount {percent_off 1–100 | amount_off_cents, plan_ids?}, product_unlock {plan_id},
+-- points {points}, custom {note}, commission {amount_cents} (only when p_prize: prizes).
 create function public.reward_data_error(p_type text, p_data jsonb, p_prize boolean) returns text
 language plpgsql immutable set search_path = '' as $$
 declare v_keys text[];
@@ -276,7 +283,7 @@ begin
   end if;
 end $$;
 
--- The status a campaign has at p_at (DESIGN.md "Canonical statuses"): archived stays
+-- The status a campaign has at p_at: archived stays
 -- archived; not scheduled, or before its start → draft; [start, end) → active; after → ended.
 create function public.campaign_status(c public.campaigns, p_at timestamptz) returns text
 language sql stable set search_path = '' as $$
@@ -293,7 +300,7 @@ language sql stable set search_path = '' as $$
 $$;
 
 -- The campaign a conversion at p_at belongs to: scheduled, active at p_at, the product
--- eligible (rules.product_ids empty = all); of several, the one ending soonest (DESIGN.md).
+-- eligible (rules.product_ids empty = all); of several, the one ending soonest.
 -- Locked, so the award (which locks it first) waits for the conversion or is seen by it.
 create function public.campaign_for_conversion(p_company_id text, p_product_id text, p_at timestamptz) returns public.campaigns
 language sql volatile set search_path = '' as $$
@@ -306,7 +313,7 @@ language sql volatile set search_path = '' as $$
   for update
 $$;
 
--- Create a campaign (seed 001 columns as jsonb keys: name, description, start_date,
+-- Create a campaign (its columns as jsonb keys: name, description, start_date,
 -- end_date, rules, prizes; plus scheduled, default false). Errors: RL400 with the reason.
 -- Returns the campaign (campaign_json).
 create function public.create_campaign(p_company_id text, p_campaign jsonb) returns jsonb
@@ -527,7 +534,7 @@ begin
   return public.campaign_json(c) || jsonb_build_object('standings', public.campaign_standings(c, 50));
 end $$;
 
--- Whether a referral counts now (header): converted, not held or rejected, and its first
+-- Whether a referral counts: converted, fraud status not held or rejected, and its first
 -- payment not refunded in full.
 create function public.referral_counts(r public.referrals) returns boolean
 language sql stable set search_path = '' as $$
@@ -537,7 +544,7 @@ language sql stable set search_path = '' as $$
                   order by p.created_at, p.payment_id limit 1), true)
 $$;
 
--- A reward's fields from jsonb (seed 001 names), checked; p_old gives the values not sent.
+-- A reward's fields from jsonb (keys as its columns), checked; p_old gives the values not sent.
 create function public.reward_fields(p_company_id text, p_reward jsonb, p_old public.rewards) returns public.rewards
 language plpgsql stable set search_path = '' as $$
 declare
@@ -778,7 +785,7 @@ begin
 end $$;
 
 -- The top p_limit of a campaign's standings with their places and prizes (frozen places once
--- awarded), as the campaigns migration's, from the index first.
+-- awarded, else live ranks), read from the standings index first.
 create function public.campaign_standings(c public.campaigns, p_limit integer) returns jsonb
 language sql stable set search_path = '' as $$
   select coalesce(jsonb_agg(jsonb_build_object('place', s.place, 'user_id', s.user_id,
@@ -793,8 +800,10 @@ language sql stable set search_path = '' as $$
               order by conversions desc, reached_at, user_id limit p_limit) cm) s
 $$;
 
--- The member's milestones, unlocked rewards and running campaign, as the campaigns
--- migration's, the place from campaign_levels.
+-- The member's rewards page: {conversions (all-time counted), milestones (active, each with
+-- progress, remaining and the member's redemption), unlocked (latest 50 redemptions),
+-- campaign: the active one ending soonest, with the member's conversions and place (1 +
+-- members with more, from campaign_levels, + those with as many who got there first)}.
 create function public.get_member_rewards(p_company_id text, p_user_id text) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
 declare

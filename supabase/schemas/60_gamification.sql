@@ -1,3 +1,10 @@
+-- Gamification: leaderboards (leaderboard_counts, leaderboard_levels; frozen periods in
+-- referral_leaderboard and leaderboard_snapshots), referral_streaks, referral_tiers,
+-- referral_rewards (credits from drops, milestones, challenges), challenges and
+-- referral_challenges. Order: tables, the foreign key from reward_redemptions, indexes,
+-- functions, then the programs check that needs tiers_error. No triggers.
+-- See docs/architecture.md "Gamification".
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
 -- A member's count on one board: period 'week' | 'month' (period_start = its first local
@@ -73,11 +80,11 @@ create table public.referral_streaks (
 
 alter table public.referral_streaks enable row level security;
 
--- A member's tier (seed 000: current_tier, total_referrals, lifetime_commissions).
+-- A member's tier.
 -- best_conversions / best_commissions_cents: the most counted conversions and lifetime
 -- commissions (program currency, net of reversals) they have had — neither decreases;
 -- current_tier: the tier the best of what the program's tiers count reached, as named then
--- (a renamed list renames it at the next save of the settings).
+-- (saving a changed tiers list re-names every member's tier: update_program_settings).
 create table public.referral_tiers (
   company_id text not null,
   user_id text not null,
@@ -91,9 +98,9 @@ create table public.referral_tiers (
 
 alter table public.referral_tiers enable row level security;
 
--- Credits dropped or won (seed 000): reward_type 'credits' = points in the points ledger.
--- reason 'drop' (source: the referral) | 'milestone' (source: the reward redemption); one
--- row per reason and source.
+-- Credits dropped or won: reward_type 'credits' = points in the points ledger. reason
+-- 'drop' (source: the referral) | 'milestone' or 'challenge' (source: the reward
+-- redemption); one row per reason and source.
 create table public.referral_rewards (
   id uuid primary key default gen_random_uuid(),
   company_id text not null references public.programs(company_id),
@@ -179,8 +186,8 @@ language sql stable set search_path = '' as $$
 $$;
 
 -- Move p_user_id's count on the three boards of the moment p_at by p_sign (±1): the count,
--- when they reached it (now when it grows; when they counted the latest referral still
--- counted in that period when it shrinks), and the members per count.
+-- when they reached it (the current time when it grows; when it shrinks, when they counted
+-- the latest referral still counted in that period), and the members per count.
 create function public.bump_leaderboards(p_company_id text, p_user_id text, p_at timestamptz, p_sign integer) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -238,8 +245,8 @@ begin
   return p_anonymous;
 end $$;
 
--- Repair (and the backfill below, and the demo history after it dates its rows): a
--- company's boards recomputed from its counted referrals. Returns the boards' rows.
+-- Repair (also run by the demo history once it has dated its rows): a company's boards
+-- recomputed from its counted referrals. Returns the boards' rows.
 create function public.rebuild_leaderboards(p_company_id text) returns integer
 language plpgsql security definer set search_path = '' as $$
 declare v integer;
@@ -531,9 +538,11 @@ begin
   return jsonb_build_object('periods', v_periods, 'members', v_members);
 end $$;
 
--- The board (the leaderboards migration's get_leaderboard, replaced): the viewer's previous
--- week or month comes from its snapshot once taken — a row lookup instead of ranking the
--- live board of that period (which stays the answer until the job has run).
+-- A board (week | month | all) of the current period: {period, period_start, anonymous,
+-- top: the first 10 [{rank, conversions, you, name ('Anonymous' for members who chose it,
+-- except to the creator)}], you: {conversions, rank} | null, previous: the viewer's last
+-- week or month, from its snapshot once taken (a row lookup), else ranked on its live board
+-- until the job has run}. Errors: RL400 unknown board.
 create function public.get_leaderboard(p_company_id text, p_viewer text, p_period text, p_creator boolean) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
 declare
@@ -619,10 +628,11 @@ language sql stable set search_path = '' as $$
                                                           when now() < c.ends_at then 'running' else 'ended' end)
 $$;
 
--- The creator defines a challenge (seed 000 names): {challenge_name, target_referrals,
--- period: 'week' (now to the end of this local week, Monday to Sunday) | 'month' (to the
--- end of this local month) | 'dates' (starts_at, ends_at: dates or date-times in the
--- program's time zone, or ISO with an offset; a date-only end runs through that day),
+-- The creator defines a challenge (keys as its columns): {challenge_name, target_referrals,
+-- period: 'week' (from this moment to the end of this local week, Monday to Sunday) |
+-- 'month' (to the end of this local month) | 'dates' (starts_at, ends_at: dates or
+-- date-times in the program's time zone, or ISO with an offset; a date-only end runs
+-- through that day),
 -- reward_type: 'points' | 'discount' | 'product_unlock' | 'custom', reward_data (as a
 -- milestone's)}. Errors: RL400 with the reason; nothing is written. Returns challenge_json.
 create function public.create_challenge(p_company_id text, p_challenge jsonb) returns jsonb

@@ -1,3 +1,8 @@
+-- Notifications: the notifications outbox (one row per kind, source and member), filled by
+-- triggers on the rows events write (commissions, referral_tiers, reward_redemptions,
+-- payouts) and sent by lib/notifications (take_due_notifications, settle_notification).
+-- Order: table, indexes, functions, then the triggers last (they need their functions).
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
 create table public.notifications (
@@ -65,7 +70,7 @@ declare
   v_program public.programs;
   v_tier jsonb;
 begin
-  -- reached by a new best (a renamed list renames tiers without anyone reaching one)
+  -- reached by a new best (a changed tiers list re-names tiers without anyone reaching one)
   if new.current_tier is distinct from old.current_tier
      and (new.best_conversions, new.best_commissions_cents) is distinct from (old.best_conversions, old.best_commissions_cents) then
     select * into v_program from public.programs where company_id = new.company_id;

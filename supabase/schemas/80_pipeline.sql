@@ -1,7 +1,14 @@
+-- Pipeline: the entry points of Whop events, one transaction per event.
+-- process_webhook_event records and routes every event; apply_payment_succeeded is the
+-- table of contents of a payment (each step a function of its domain); apply_refund takes
+-- refunds and disputes; apply_membership_activated / _deactivated take memberships;
+-- sync_referral_counted moves every counter when a referral starts or stops counting.
+-- Functions only. See docs/architecture.md "The payment pipeline".
+
 -- ── Functions ───────────────────────────────────────────────────────────────
 
 -- membership.activated: counts a signup on the member's referral (attributing it by
--- membership metadata if it has none yet) and marks its click converted (seed 000); a
+-- membership metadata if it has none yet) and marks its click converted; a
 -- converted referral whose membership had been deactivated is active again. Returns an
 -- outcome word.
 create function public.apply_membership_activated(p_company_id text, p_membership jsonb) returns text
@@ -38,9 +45,11 @@ begin
   return case when found then 'referral_deactivated' else 'no_active_referral' end;
 end $$;
 
--- Entry point for every verified Whop webhook (as in the analytics migration), plus: the
--- member's normalised email from referly_signals is remembered on their user row (the
--- email_duplicate check compares it), and the stored payload leaves referly_signals out.
+-- Entry point for every verified Whop webhook: records the event once by its id (a repeat
+-- returns {duplicate: true, outcome} and does nothing); routes it by type (no biz_ company
+-- → 'no_company', an unhandled type → 'recorded'); remembers the member's normalised email
+-- from referly_signals on their user row (the email_duplicate check compares it; the stored
+-- payload leaves referly_signals out); stores the outcome. Returns {duplicate, outcome}.
 create function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
@@ -267,22 +276,29 @@ begin
   return v_should;
 end $$;
 
--- payment.succeeded, one transaction, in order (the campaigns migration's version, with the
--- count moved before the commissions so the conversion's streak is the one it pays with):
---   1. record the payment (idempotent on Whop's id) and its ledger row; a promo code Referly
---      granted that the payment used marks that reward claimed;
---   2. attribute it and convert a pending referral on its first payment; the conversion
---      joins the campaign active now (campaign_for_conversion) → referrals.campaign_id, and
---      records the plan bought (referrals.plan_id: the member's referrals per plan);
---   3. fraud: run_fraud_checks on conversion;
---   4. points (award_payment_points, with the campaign's bonus points), withheld while held;
---   5. counting (on conversion): milestones, campaign counters, boards, streak, tier, drop —
---      sync_referral_counted (held referrals don't count);
---   6. commissions up the chain, as before; level 1 adds the campaign's bonus_rate_bp on the
---      converting payment and the tier bonus (tier_bonus_bp) on every payment, capped at
---      100 %, and the converting payment's commission is multiplied by the streak it advanced
---      (streak_multiplier), level1_amount rounding once; with tiers by lifetime commissions,
---      each beneficiary's tier moves with what they earned (advance_tier).
+-- payment.succeeded, one transaction: the table of contents of a payment. First the input
+-- is checked (id, user.id, ISO currency, numeric total; else RL400), then ensure_program,
+-- to_minor_units (total, tax), upsert_user. Returns an outcome word.
+--   1. payment: insert payments (Whop's id again → 'duplicate_payment'), ledger row
+--      'payment'; mark_promo_code_used (a Referly promo code it used → claimed);
+--   2. attribution and conversion: attribute_referral (none → 'no_attribution'); lock the
+--      referral; pending past expires_at → expired, expired or cancelled → stop; link the
+--      payment; on the first payment campaign_for_conversion, status converted with
+--      campaign_id and plan_id, its click converted, record_sighting of the referee's click;
+--   3. fraud (first payment): run_fraud_checks; 'held' withholds points and commissions;
+--   4. points (unless held): award_payment_points;
+--   5. counting (first payment): sync_referral_counted — before step 6, so the streak it
+--      advances is the one this payment is paid with;
+--   6. commissions up the chain (a renewal past recurring_months → 'outside_recurring_window'):
+--      base = total − tax; levels follow referrer_of up to max_level (1 unless mlm_enabled),
+--      levels ≥ 2 within level2_months. Level 1: product_rates_bp or commission_rate_bp
+--      (flat: 0, plus flat_amount_cents on the first payment) + the campaign's bonus_rate_bp
+--      (first payment) + tier_bonus_bp, capped at 100 %, times the streak's multiplier
+--      (first payment, streaks_enabled), level1_amount rounding once; level n:
+--      upper_level_rates_bp[n − 1], round_half_down. Each row is on_hold if held, else
+--      pending until now + hold_days (available when 0), with its ledger row 'commission';
+--      with tiers by commissions, advance_tier per beneficiary.
+--      Outcome: commission_created, commission_held or no_commission.
 create function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
 language plpgsql security definer set search_path = '' as $$
 declare

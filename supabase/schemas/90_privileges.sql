@@ -1,7 +1,8 @@
--- Privileges. Row-level security is on for every table (each file enables it beside its
--- table) and no policy exists, so nothing is readable through Supabase's anon or
--- authenticated roles; only the server's service role executes the functions, which are
--- the write API.
+-- Privileges, applied last, once every table and function exists. Row-level security is on
+-- for every table (each file enables it beside its table) and no policy exists, so nothing
+-- is readable through Supabase's anon or authenticated roles; only the server's service
+-- role executes the functions, which are the write API. The default privileges give
+-- functions created later the same.
 
 -- Supabase has these roles; a plain Postgres (embedded, CI) gets them in 00_core.sql.
 revoke all on all tables in schema public from anon, authenticated;

@@ -3,6 +3,12 @@
 
 -- ════ supabase/schemas/00_core.sql ════
 
+-- Core: the program and its members. Tables: programs (every setting of a program), users
+-- (cached Whop names, the fraud allow-list, member choices), referral_codes, retired_codes,
+-- referral_clicks, referrals, webhook_events. Functions: the money helpers, programs and
+-- settings, codes, clicks, attribution and claims, list helpers. Order: the Supabase roles,
+-- tables, indexes, functions; the triggers on these tables are in 30_analytics.sql.
+
 -- Supabase has these roles; a plain Postgres (embedded, CI) gets them here so the
 -- privileges (90_privileges.sql) mean the same thing everywhere.
 do $$
@@ -34,7 +40,7 @@ create table public.programs (
   -- ── Program settings ────────────────────────────────────────────────────────
   mlm_enabled boolean not null default false,
   max_level integer not null default 1 check (max_level between 1 and 5),
-  -- rates of levels 2..5 in basis points (level 1 is commission_rate_bp); seed 003 defaults 5%, 2%
+  -- rates of levels 2..5 in basis points (level 1 is commission_rate_bp): 5 %, 2 %, 1 %, 1 %
   upper_level_rates_bp integer[] not null default '{500,200,100,100}'
     check (array_length(upper_level_rates_bp, 1) = 4 and 0 <= all(upper_level_rates_bp) and 10000 >= all(upper_level_rates_bp)),
   level2_months integer not null default 6 check (level2_months between 0 and 120),
@@ -165,8 +171,8 @@ create table public.referrals (
   updated_at timestamptz not null default now(),
   check (referrer_user_id <> referee_user_id),
   unique (company_id, referee_user_id),
-  -- DESIGN.md "referral activity": a converted referral is active until the referee's
-  -- membership is deactivated (membership.deactivated); a later activation clears it.
+  -- A converted referral is active until the referee's membership is deactivated
+  -- (membership.deactivated sets this); a later membership.activated clears it.
   deactivated_at timestamptz,
   fraud_score integer not null default 0 check (fraud_score between 0 and 100),
   fraud_status text not null default 'clear'
@@ -177,6 +183,7 @@ create table public.referrals (
   campaign_id uuid, -- the campaign it converted in (references campaigns, 50_campaigns.sql)
   counted boolean not null default false,
   counted_at timestamptz,
+  -- the Whop plan the converting payment bought (referral_plan_stats counts per plan)
   plan_id text
 );
 
@@ -236,7 +243,7 @@ create index referrals_campaign_idx on public.referrals (campaign_id, referrer_u
 -- a referrer's counted referrals by when they were counted (reached_at after an uncount)
 create index referrals_referrer_counted_idx on public.referrals (company_id, referrer_user_id, counted_at) where counted;
 
--- same key as referrals_referrer_idx (core), with the Home's columns: an index-only scan
+-- a referrer's referrals newest first, with the columns the Home shows: an index-only scan
 create index referrals_referrer_recent_idx on public.referrals (company_id, referrer_user_id, created_at desc)
   include (referee_user_id, status, deactivated_at, source, converted_at);
 
@@ -255,9 +262,9 @@ language sql immutable strict set search_path = '' as $$
     else 2 end
 $$;
 
--- The one rounding rule (DESIGN.md "Money"): round half down to the minor unit,
--- on the magnitude, so +2.5 → 2 and -2.5 → -2. Input: an exact numeric amount of
--- minor units; output: bigint minor units.
+-- The one rounding rule for money (docs/architecture.md "Data rules"): half down to the
+-- minor unit, on the magnitude, so +2.5 → 2 and -2.5 → -2. Input: an exact numeric amount
+-- of minor units; output: bigint minor units.
 create function public.round_half_down(p_value numeric) returns bigint
 language sql immutable strict set search_path = '' as $$
   select (sign(p_value) * ceil(abs(p_value) - 0.5))::bigint
@@ -323,8 +330,8 @@ begin
   return v;
 end $$;
 
--- The local day of p_ts in the program's time zone (DESIGN.md: days bucketed in the
--- program's time zone, default UTC).
+-- The local day of p_ts in the program's time zone (UTC without a program); every daily
+-- rollup buckets by it.
 create function public.local_day(p_company_id text, p_ts timestamptz) returns date
 language sql stable set search_path = '' as $$
   select (p_ts at time zone coalesce((select timezone from public.programs where company_id = p_company_id), 'UTC'))::date
@@ -366,7 +373,7 @@ begin
   return to_jsonb(v);
 end $$;
 
--- Creator switches a member's code off or on (seed 001 is_active). An inactive code's
+-- Creator switches a member's code off or on (referral_codes.is_active). An inactive code's
 -- link shows the friendly page, records no click and attributes nothing (record_click,
 -- attribute_referral and claim_referral read only active codes). Errors: RL404 no code.
 -- Returns {code, is_active}.
@@ -405,10 +412,10 @@ language sql immutable set search_path = '' as $$
     'next', case when jsonb_array_length(p_rows) > p_limit then p_rows->(p_limit - 1)->>'cursor' end)
 $$;
 
--- Cache a Whop user's display fields (never used for identity), as in the core migration,
--- but without a write when nothing changed: ON CONFLICT DO UPDATE locks the row even when
--- its WHERE is false, which made every member view a write transaction; and a null field
--- (no name on Whop) no longer counts as a change. Callers ensure the program first.
+-- Cache a Whop user's display fields (never used for identity). Nothing is written when
+-- nothing changed (ON CONFLICT DO UPDATE would lock the row even when its WHERE is false,
+-- making every member view a write), and a null field (no name on Whop) keeps the stored
+-- value. Callers ensure the program first.
 create function public.upsert_user(p_company_id text, p_user_id text, p_username text, p_name text)
 returns void
 language plpgsql security definer set search_path = '' as $$
@@ -471,7 +478,7 @@ exception when unique_violation then
   raise exception 'The code % is taken', p_code using errcode = 'RL409';
 end $$;
 
--- The member's referral code, made on first call (as in the core migration): up to 8
+-- The member's referral code, made on first call: up to 8
 -- letters of the username plus 4 unambiguous characters, never a code that is taken or
 -- retired. Returns {code}.
 create function public.get_or_create_code(p_company_id text, p_user_id text, p_username text, p_name text)
@@ -503,6 +510,11 @@ begin
   end loop;
 end $$;
 
+-- A visit to /r/CODE. An unknown or inactive code, or an inactive program → {found: false},
+-- nothing recorded. Else a click is stored, counted unless a bot or a repeat of the same
+-- visitor within the hour (serialised per code and visitor). Returns {found, click_id,
+-- counted, company_id, code, plan_id, landing_url, first_click_id (the visitor's counted
+-- click of the hour; null for bots), checkout_url (the checkout it opened, to reuse)}.
 create function public.record_click(p_code text, p_visitor_hash text, p_user_agent text,
   p_referrer_url text, p_country text, p_is_bot boolean,
   p_ip_hash text default null, p_ip_prefix_hash text default null, p_device_hash text default null) returns jsonb
@@ -537,8 +549,8 @@ language sql security definer set search_path = '' as $$
   update public.referral_clicks set checkout_url = p_checkout_url where id = p_click_id and counted and checkout_url is null
 $$;
 
--- Attribution for a purchase or signup (as in the core migration; metadata.referral_code
--- may be a retired code, which counts for its owner). An existing referral of this user in
+-- Attribution for a purchase or signup (metadata.referral_code may be a retired code,
+-- which counts for its owner). An existing referral of this user in
 -- this company wins; else metadata.referral_code, else metadata.click_id. Codes and clicks
 -- of other companies, inactive codes, self-referrals and loops are ignored. Returns the
 -- referral, or null.
@@ -584,7 +596,7 @@ begin
   return v_ref;
 end $$;
 
--- "Who invited you?" (DESIGN.md flow 3): a member with no referrer and no payment yet in
+-- "Who invited you?": a member with no referrer and no payment yet in
 -- this company enters a code (a retired one counts for its owner). A member who has already
 -- paid can't add a referrer afterwards: every later renewal would pay the code's owner
 -- (cash-back through an accomplice), so the claim is refused — commissions only ever come
@@ -714,6 +726,12 @@ end $$;
 
 -- ════ supabase/schemas/10_money.sql ════
 
+-- Money: payments, commissions (per level, plus clawbacks and 'bonus' prize money), the
+-- append-only ledger transactions, refunds, payouts and payout_items. Order: tables,
+-- indexes, functions (release, balance, the payout lifecycle, decide_commission,
+-- level1_amount), then the triggers that keep the ledger append-only. Refunds are applied by
+-- apply_refund (80_pipeline.sql); balances are cached in member_money (30_analytics.sql).
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
 create table public.payments (
@@ -726,15 +744,13 @@ create table public.payments (
   currency text not null,
   created_at timestamptz not null default now(),
   primary key (company_id, payment_id),
-  -- ── Commissions: reversals, clawbacks, payouts ──────────────────────────────
+  -- the Whop product bought, and how much of the payment refunds and disputes took back
   product_id text,
   refunded_cents bigint not null default 0
    check (refunded_cents >= 0 and refunded_cents <= amount_cents),
   -- keyed hash of card brand + last4 + billing postal code
   method_hash text check (method_hash ~ '^[0-9a-f]{64}$'),
-  -- Per member and plan bought (the converting payment's plan): conversions and active
-  -- referrals, kept by a trigger on referrals like referral_stats (analytics migration), checked
-  -- and rebuilt with the other rollups (check_analytics, rebuild_analytics).
+  -- the Whop plan bought (a converting payment's plan is also stored on its referral)
   plan_id text
 );
 
@@ -786,14 +802,14 @@ create table public.commissions (
     (kind = 'commission' and amount_cents >= 0 and reversed_cents between 0 and amount_cents)
     or (kind = 'clawback' and amount_cents < 0 and reversed_cents = 0 and refund_id is not null)
     or (kind = 'bonus' and amount_cents > 0 and reversed_cents between 0 and amount_cents and reward_redemption_id is not null)),
-  -- A commission says how its rate was made: rate_bp = base + campaign_bonus_bp. Prize money
-  -- is a 'bonus' commission with no payment or referral behind it.
+  -- A commission says how its rate was made: rate_bp = base rate + campaign_bonus_bp +
+  -- tier_bonus_bp. Prize money is a 'bonus' commission with no payment or referral behind it.
   constraint commissions_source check (
     kind = 'bonus' or (referral_id is not null and payment_id is not null)),
   campaign_id uuid, -- references campaigns (50_campaigns.sql)
   campaign_bonus_bp integer not null default 0 check (campaign_bonus_bp between 0 and 10000),
   reward_redemption_id uuid unique, -- references reward_redemptions (50_campaigns.sql)
-  -- How a level-1 commission was boosted (DESIGN.md: stored on the commission row).
+  -- How a level-1 commission was boosted, stored on the row so its amount explains itself.
   tier_bonus_bp integer not null default 0 check (tier_bonus_bp between 0 and 10000),
   streak_multiplier numeric(4, 2) not null default 1 check (streak_multiplier between 1 and 2)
 );
@@ -813,7 +829,7 @@ create table public.transactions (
   reference_id text not null,
   memo text,
   created_at timestamptz not null default now(),
-  -- ── Points (seed 002): ledger rows in transactions, balance cache here ─────
+  -- the kind of a points row (kind 'points'); balances are cached in points_balances
   points_type text constraint transactions_points_type_check check (points_type is null or points_type in (
     'REFERRAL_WELCOME', 'REFERRAL_FIRST_PAYMENT', 'REFERRAL_RECURRING', 'REFERRAL_L2', 'REDEMPTION_PROMO_CODE',
     'REDEMPTION_FREE_ACCESS', 'REDEMPTION_CUSTOM', 'REDEMPTION_REFUND', 'ADMIN_GRANT', 'EXPIRY',
@@ -899,6 +915,7 @@ create unique index transactions_reward_points_once on public.transactions (comp
 
 -- ── Functions ───────────────────────────────────────────────────────────────
 
+-- Trigger function: the ledger refuses every update, delete and truncate (RL409).
 create function public.forbid_ledger_change() returns trigger
 language plpgsql set search_path = '' as $$
 begin
@@ -1118,8 +1135,11 @@ begin
        or (o.status = 'processing' and o.updated_at < now() - interval '10 minutes')), '[]'::jsonb);
 end $$;
 
--- The creator's commission decisions leave fraud-held commissions to the review, where the
--- whole referral is decided at once (decide_commission otherwise as before).
+-- The creator approves or cancels one commission with a reason (ledger row 'approval' or
+-- 'cancellation'): approve on_hold | pending → available (pending while an on_hold one's
+-- hold has not passed); cancel on_hold | pending | available, not in a payout → cancelled.
+-- A fraud-held commission is decided only through its referral's review (RL409). Errors:
+-- RL400 no reason, RL404 unknown, RL409 a decision that does not apply. Returns the row.
 create function public.decide_commission(p_company_id text, p_commission_id uuid, p_decision text, p_reason text)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
@@ -1149,7 +1169,7 @@ begin
 end $$;
 
 -- A level-1 commission in cents: (the flat amount + base × rate) × multiplier, rounded once
--- half down (core's round_half_down). p_base_cents, p_flat_cents: cents; p_rate_bp: basis
+-- half down (round_half_down). p_base_cents, p_flat_cents: cents; p_rate_bp: basis
 -- points; p_multiplier: the streak's (1 without one).
 create function public.level1_amount(p_base_cents bigint, p_rate_bp integer, p_flat_cents bigint, p_multiplier numeric)
 returns bigint
@@ -1167,6 +1187,11 @@ create trigger transactions_no_truncate before truncate on public.transactions
   for each statement execute function public.forbid_ledger_change();
 
 -- ════ supabase/schemas/20_points.sql ════
+
+-- Points: points_balances (the cached balance; every movement is a 'points' row of the
+-- transactions ledger), points_items (the points shop) and redemptions. Order: tables,
+-- indexes, functions (add_points first: every points movement goes through it). No
+-- triggers.
 
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
@@ -1219,7 +1244,8 @@ create index redemptions_member_idx on public.redemptions (company_id, user_id, 
 
 -- Add p_delta points (negative = spend) as one ledger row and update the balance cache in
 -- the same transaction. Refuses (RL400) to take the balance below zero. Returns the new
--- balance. p_type is a seed-002 type (REFERRAL_*, REDEMPTION_*, ADMIN_GRANT, EXPIRY).
+-- balance. p_type is a transactions.points_type (REFERRAL_*, REDEMPTION_*, ADMIN_GRANT,
+-- EXPIRY, …).
 create function public.add_points(p_company_id text, p_user_id text, p_delta bigint, p_type text,
   p_reference_type text, p_reference_id text, p_memo text) returns bigint
 language plpgsql security definer set search_path = '' as $$
@@ -1341,10 +1367,9 @@ language sql stable security definer set search_path = '' as $$
       left join public.users u on u.company_id = r.company_id and u.user_id = r.user_id), '[]'))
 $$;
 
--- Creator grants (p_delta > 0) or deducts (< 0) points by hand with a reason (ADMIN_GRANT),
--- as in the money-lifecycle migration, now finding the member with resolve_member (one rule
--- for "a user id or a username" everywhere). RL404 unknown member; RL400 no reason, zero, or
--- a deduction below zero. Returns the new balance.
+-- Creator grants (p_delta > 0) or deducts (< 0) points by hand with a reason (ADMIN_GRANT);
+-- p_member is a user id or a username (resolve_member). RL404 unknown member; RL400 no
+-- reason, zero, or a deduction below zero. Returns the new balance.
 create function public.grant_points(p_company_id text, p_member text, p_delta bigint, p_reason text) returns bigint
 language plpgsql security definer set search_path = '' as $$
 declare v_user text;
@@ -1398,9 +1423,16 @@ end $$;
 
 -- ════ supabase/schemas/30_analytics.sql ════
 
+-- Analytics: the rollups, kept by triggers in the same transaction as their source rows
+-- (referral_stats, member_money, daily_stats, daily_sources, member_daily, referrer_gaps,
+-- referrer_gaps_month, referral_plan_stats); their check and rebuild (check_analytics,
+-- rebuild_analytics, repair_analytics); the pages' reads (get_overview, get_member_view,
+-- list_members, …). Order: tables, indexes, functions, then the triggers last (they need
+-- their functions). See docs/architecture.md "Counters and rollups".
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
--- Per member (seed 000 referral_stats): everyone with a code or a referral has a row.
+-- Per member: everyone with a code or a referral has a row.
 --   clicks       counted clicks on their code
 --   signups      their referrals that joined (membership or first payment), not cancelled
 --   conversions  their converted referrals; active_referrals: converted and not deactivated
@@ -1421,7 +1453,7 @@ alter table public.referral_stats enable row level security;
 --   available_cents   available and not in a payout (what request_payout takes)
 --   in_payout_cents   available and attached to a requested/processing payout
 --   reversed_cents    taken back by refunds and disputes (reductions + clawbacks)
---   earned_cents      seed 004 total = pending + available + paid (on_hold excluded)
+--   earned_cents      total = pending + available (in a payout too) + paid; on_hold excluded
 create table public.member_money (
   company_id text not null,
   user_id text not null,
@@ -1486,6 +1518,8 @@ create table public.member_daily (
 
 alter table public.member_daily enable row level security;
 
+-- Per company: how many members have a converting local day `day` whose previous
+-- converting day was `prev_day` (kept by bump_daily); active_referrers reads it.
 create table public.referrer_gaps (
   company_id text not null,
   day date not null,
@@ -1507,6 +1541,7 @@ create table public.referrer_gaps_month (
 
 alter table public.referrer_gaps_month enable row level security;
 
+-- Per member and plan bought (referrals.plan_id): their conversions and active referrals.
 create table public.referral_plan_stats (
   company_id text not null,
   user_id text not null,
@@ -2040,7 +2075,8 @@ begin
   end if;
 end $$;
 
--- bump_daily as before, and a member-day whose conversions cross zero updates the gaps.
+-- Add to a company's day (daily_stats) and, with p_user_id, to the member's day
+-- (member_daily); a member-day whose conversions cross zero updates the gaps.
 create function public.bump_daily(p_company_id text, p_user_id text, p_day date,
   p_clicks bigint, p_signups bigint, p_conversions bigint, p_revenue bigint, p_commissions bigint, p_paid bigint)
 returns void
@@ -2068,7 +2104,7 @@ begin
 end $$;
 
 -- The gaps a company's member_daily implies (member_daily itself is checked against the
--- source rows by the analytics migration's check).
+-- source rows through analytics_expected_daily).
 create function public.analytics_expected_referrer_gaps(p_company_id text)
 returns table (company_id text, day date, prev_day date, n bigint)
 language sql stable set search_path = '' as $$
@@ -2093,8 +2129,8 @@ language sql stable set search_path = '' as $$
                                           and prev_day >= public.gap_month(p_from) and prev_day < p_from) x), 0))::bigint
 $$;
 
--- get_overview as in the analytics migration, with active referrers read from the gaps.
--- The Overview of [p_from, p_to] (local dates, inclusive, program currency):
+-- The Overview of [p_from, p_to] (local dates, inclusive, program currency; active
+-- referrers counted from the gaps by active_referrers):
 -- {currency, timezone, granularity (day | week: weeks beyond 90 days), kpis:{current,
 -- previous} each {clicks, signups, conversions, revenue_cents, commissions_cents,
 -- paid_cents, active_referrers}, owed_cents (now), series:[{bucket, clicks, signups,
@@ -2380,8 +2416,8 @@ begin
   return public.page_of(v_rows, v_limit);
 end $$;
 
--- Members of a company (everyone with a code or a referral), as in the analytics fixes,
--- with a search's usernames in byte order. p_filter: {q (username
+-- Members of a company (everyone with a code or a referral); a search lists usernames in
+-- byte order. p_filter: {q (username
 -- prefix or exact code), sort (conversions | clicks | signups | active_referrals |
 -- revenue | earned | paid | available; default conversions), dir (desc | asc), after,
 -- limit ≤ 50}. Returns {rows:[member_rows], next: cursor | null}.
@@ -2441,7 +2477,7 @@ begin
     'next', v_next);
 end $$;
 
--- Everything the member's Home shows, as in the analytics migration, its latest referrals read
+-- Everything the member's Home shows, its latest referrals read
 -- from referrals_referrer_recent_idx alone (the columns shown, not the row):
 -- {code, code_active, funnel:{clicks, signups, conversions, active_referrals}, earnings
 -- (get_user_referral_earnings), this_month_cents (commissions earned this local month,
@@ -2488,7 +2524,7 @@ begin
       'timezone', v_program.timezone));
 end $$;
 
--- Earnings of one member per currency (seed 004), now read from member_money (kept with
+-- Earnings of one member per currency, read from member_money (kept with
 -- every commission change): total = pending + available + paid (in a payout counts as
 -- available); pending_earnings = pending + available; paid = paid. on_hold, reversed and
 -- cancelled count nowhere. Currencies the member never had a commission in are left out.
@@ -2526,13 +2562,19 @@ create trigger referrals_plan_stats after insert or delete or update of status, 
 
 -- ════ supabase/schemas/40_fraud.sql ════
 
+-- Fraud: fraud_checks (the evidence of a conversion's checks) and member_sightings (where
+-- members were seen), with run_fraud_checks at conversion, the review (decide_referral,
+-- decide_referrals, the queue's reads) and the allow-list (set_member_trusted). Order: the
+-- fuzzystrmatch extension, tables, functions, then the programs check that needs
+-- fraud_weights_valid. No triggers. See docs/architecture.md "Fraud".
+
 -- levenshtein() for "very similar" emails (a trusted contrib extension; Supabase ships it)
 create schema if not exists extensions;
 create extension if not exists fuzzystrmatch with schema extensions;
 
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
--- seed 001 fraud_checks: one row per signal checked at a referral's conversion
+-- One row per signal checked at a referral's conversion (stored when anything was flagged)
 create table public.fraud_checks (
   id uuid primary key default gen_random_uuid(),
   company_id text not null references public.programs(company_id),
@@ -2566,7 +2608,7 @@ alter table public.member_sightings enable row level security;
 
 -- ── Functions ───────────────────────────────────────────────────────────────
 
--- The eight signals and their default weights (issue 7 "Decision").
+-- The eight signals and their default weights (a program's fraud_weights override them).
 create function public.fraud_default_weights() returns jsonb
 language sql immutable set search_path = '' as $$
   select '{"self_referral": 60, "email_duplicate": 60, "ring": 60, "ip_duplicate": 30, "device_duplicate": 30,
@@ -2614,7 +2656,7 @@ language sql immutable set search_path = '' as $$
   select coalesce((p_program.fraud_weights->>p_check)::integer, (public.fraud_default_weights()->>p_check)::integer)
 $$;
 
--- Run the eight checks of a referral at its conversion and decide (DESIGN.md "Fraud"):
+-- Run the eight checks of a referral at its conversion and decide:
 --   self_referral     this payment's method hash (card brand + last4 + billing postal code)
 --                     equals one of the referrer's (or their upline's) own payments here
 --   ip_duplicate      the attributing click's IP hash was seen for the referrer (member app,
@@ -2957,7 +2999,7 @@ $$;
 --            clawback of what is left, netted against the next payout; the referral →
 --            cancelled; withheld points are never granted.
 -- Either way the counters move with it (sync_referral_counted): an approved held referral
--- now counts, a rejected one no longer does. decide_referrals calls this for bulk decisions.
+-- starts to count, a rejected one stops. decide_referrals calls this for bulk decisions.
 -- Locks: the referral, then its payments (as refunds do), then each beneficiary's payout
 -- lock (as request_payout), then the payouts its commissions are in, then the commissions
 -- — the order refunds and payouts use, so a decision racing either waits instead of
@@ -3067,9 +3109,15 @@ alter table public.programs add constraint programs_fraud_weights_check check (p
 
 -- ════ supabase/schemas/50_campaigns.sql ════
 
+-- Campaigns and rewards: campaigns, campaign_members (a member's tally), campaign_levels
+-- (members per count), rewards (milestones), reward_progress (all-time counted
+-- conversions), reward_redemptions (what members won: milestones, prizes, tiers' plans,
+-- challenges). Order: tables, the foreign keys from earlier files' tables, indexes,
+-- functions. No triggers. See docs/architecture.md "Campaigns and rewards".
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
--- seed 001 campaigns. status is draft → active → ended → archived, moved by the dates:
+-- A campaign. status is draft → active → ended → archived, moved by the dates:
 -- campaign_status() derives it on every read; the stored column follows by job.
 create table public.campaigns (
   id uuid primary key default gen_random_uuid(),
@@ -3120,7 +3168,7 @@ create table public.campaign_levels (
 
 alter table public.campaign_levels enable row level security;
 
--- seed 001 rewards: a milestone at `threshold` counted conversions, all-time or within
+-- A milestone reward at `threshold` counted conversions, all-time or within
 -- campaign_id.
 create table public.rewards (
   id uuid primary key default gen_random_uuid(),
@@ -3152,9 +3200,9 @@ create table public.reward_progress (
 
 alter table public.reward_progress enable row level security;
 
--- seed 001 reward_redemptions, for milestones (reward_id) and campaign prizes (campaign_id +
--- prize 'place:N' | 'reach'). name, reward_type and reward_data are a snapshot of what was
--- won. requested_at: null while a claim-it-yourself reward waits for the member.
+-- What a member won: a milestone (reward_id), a campaign prize (campaign_id + prize
+-- 'place:N' | 'reach'), a tier's free plan (tier) or a challenge's reward (challenge_id).
+-- name, reward_type and reward_data are a snapshot of what was won. requested_at: null while a claim-it-yourself reward waits for the member.
 create table public.reward_redemptions (
   id uuid primary key default gen_random_uuid(),
   company_id text not null references public.programs(company_id),
@@ -3208,7 +3256,7 @@ create index campaign_members_standings_idx on public.campaign_members (campaign
 
 create index rewards_company_idx on public.rewards (company_id, created_at, id);
 
--- each member reaches each milestone once, wins each prize once (DESIGN.md "Campaigns and rewards")
+-- each member reaches each milestone once, wins each prize once
 create unique index reward_redemptions_reward_key on public.reward_redemptions (company_id, reward_id, user_id) where reward_id is not null;
 
 create unique index reward_redemptions_prize_key on public.reward_redemptions (campaign_id, user_id, prize) where prize is not null;
@@ -3229,8 +3277,9 @@ create unique index reward_redemptions_challenge_key on public.reward_redemption
 
 -- ── Functions ───────────────────────────────────────────────────────────────
 
--- What is wrong with a reward type and its data, in words; null when they are valid. The
--- shapes are the header's; 'commission' only when p_prize (campaign prizes).
+-- What is wrong with a reward type and its data, in words; null when they are valid:
+-- discount {percent_off 1–100 | amount_off_cents, plan_ids?}, product_unlock {plan_id},
+-- points {points}, custom {note}, commission {amount_cents} (only when p_prize: prizes).
 create function public.reward_data_error(p_type text, p_data jsonb, p_prize boolean) returns text
 language plpgsql immutable set search_path = '' as $$
 declare v_keys text[];
@@ -3345,7 +3394,7 @@ begin
   end if;
 end $$;
 
--- The status a campaign has at p_at (DESIGN.md "Canonical statuses"): archived stays
+-- The status a campaign has at p_at: archived stays
 -- archived; not scheduled, or before its start → draft; [start, end) → active; after → ended.
 create function public.campaign_status(c public.campaigns, p_at timestamptz) returns text
 language sql stable set search_path = '' as $$
@@ -3362,7 +3411,7 @@ language sql stable set search_path = '' as $$
 $$;
 
 -- The campaign a conversion at p_at belongs to: scheduled, active at p_at, the product
--- eligible (rules.product_ids empty = all); of several, the one ending soonest (DESIGN.md).
+-- eligible (rules.product_ids empty = all); of several, the one ending soonest.
 -- Locked, so the award (which locks it first) waits for the conversion or is seen by it.
 create function public.campaign_for_conversion(p_company_id text, p_product_id text, p_at timestamptz) returns public.campaigns
 language sql volatile set search_path = '' as $$
@@ -3375,7 +3424,7 @@ language sql volatile set search_path = '' as $$
   for update
 $$;
 
--- Create a campaign (seed 001 columns as jsonb keys: name, description, start_date,
+-- Create a campaign (its columns as jsonb keys: name, description, start_date,
 -- end_date, rules, prizes; plus scheduled, default false). Errors: RL400 with the reason.
 -- Returns the campaign (campaign_json).
 create function public.create_campaign(p_company_id text, p_campaign jsonb) returns jsonb
@@ -3596,7 +3645,7 @@ begin
   return public.campaign_json(c) || jsonb_build_object('standings', public.campaign_standings(c, 50));
 end $$;
 
--- Whether a referral counts now (header): converted, not held or rejected, and its first
+-- Whether a referral counts: converted, fraud status not held or rejected, and its first
 -- payment not refunded in full.
 create function public.referral_counts(r public.referrals) returns boolean
 language sql stable set search_path = '' as $$
@@ -3606,7 +3655,7 @@ language sql stable set search_path = '' as $$
                   order by p.created_at, p.payment_id limit 1), true)
 $$;
 
--- A reward's fields from jsonb (seed 001 names), checked; p_old gives the values not sent.
+-- A reward's fields from jsonb (keys as its columns), checked; p_old gives the values not sent.
 create function public.reward_fields(p_company_id text, p_reward jsonb, p_old public.rewards) returns public.rewards
 language plpgsql stable set search_path = '' as $$
 declare
@@ -3847,7 +3896,7 @@ begin
 end $$;
 
 -- The top p_limit of a campaign's standings with their places and prizes (frozen places once
--- awarded), as the campaigns migration's, from the index first.
+-- awarded, else live ranks), read from the standings index first.
 create function public.campaign_standings(c public.campaigns, p_limit integer) returns jsonb
 language sql stable set search_path = '' as $$
   select coalesce(jsonb_agg(jsonb_build_object('place', s.place, 'user_id', s.user_id,
@@ -3862,8 +3911,10 @@ language sql stable set search_path = '' as $$
               order by conversions desc, reached_at, user_id limit p_limit) cm) s
 $$;
 
--- The member's milestones, unlocked rewards and running campaign, as the campaigns
--- migration's, the place from campaign_levels.
+-- The member's rewards page: {conversions (all-time counted), milestones (active, each with
+-- progress, remaining and the member's redemption), unlocked (latest 50 redemptions),
+-- campaign: the active one ending soonest, with the member's conversions and place (1 +
+-- members with more, from campaign_levels, + those with as many who got there first)}.
 create function public.get_member_rewards(p_company_id text, p_user_id text) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
 declare
@@ -3956,6 +4007,13 @@ end $$;
 
 -- ════ supabase/schemas/60_gamification.sql ════
 
+-- Gamification: leaderboards (leaderboard_counts, leaderboard_levels; frozen periods in
+-- referral_leaderboard and leaderboard_snapshots), referral_streaks, referral_tiers,
+-- referral_rewards (credits from drops, milestones, challenges), challenges and
+-- referral_challenges. Order: tables, the foreign key from reward_redemptions, indexes,
+-- functions, then the programs check that needs tiers_error. No triggers.
+-- See docs/architecture.md "Gamification".
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
 -- A member's count on one board: period 'week' | 'month' (period_start = its first local
@@ -4031,11 +4089,11 @@ create table public.referral_streaks (
 
 alter table public.referral_streaks enable row level security;
 
--- A member's tier (seed 000: current_tier, total_referrals, lifetime_commissions).
+-- A member's tier.
 -- best_conversions / best_commissions_cents: the most counted conversions and lifetime
 -- commissions (program currency, net of reversals) they have had — neither decreases;
 -- current_tier: the tier the best of what the program's tiers count reached, as named then
--- (a renamed list renames it at the next save of the settings).
+-- (saving a changed tiers list re-names every member's tier: update_program_settings).
 create table public.referral_tiers (
   company_id text not null,
   user_id text not null,
@@ -4049,9 +4107,9 @@ create table public.referral_tiers (
 
 alter table public.referral_tiers enable row level security;
 
--- Credits dropped or won (seed 000): reward_type 'credits' = points in the points ledger.
--- reason 'drop' (source: the referral) | 'milestone' (source: the reward redemption); one
--- row per reason and source.
+-- Credits dropped or won: reward_type 'credits' = points in the points ledger. reason
+-- 'drop' (source: the referral) | 'milestone' or 'challenge' (source: the reward
+-- redemption); one row per reason and source.
 create table public.referral_rewards (
   id uuid primary key default gen_random_uuid(),
   company_id text not null references public.programs(company_id),
@@ -4137,8 +4195,8 @@ language sql stable set search_path = '' as $$
 $$;
 
 -- Move p_user_id's count on the three boards of the moment p_at by p_sign (±1): the count,
--- when they reached it (now when it grows; when they counted the latest referral still
--- counted in that period when it shrinks), and the members per count.
+-- when they reached it (the current time when it grows; when it shrinks, when they counted
+-- the latest referral still counted in that period), and the members per count.
 create function public.bump_leaderboards(p_company_id text, p_user_id text, p_at timestamptz, p_sign integer) returns void
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -4196,8 +4254,8 @@ begin
   return p_anonymous;
 end $$;
 
--- Repair (and the backfill below, and the demo history after it dates its rows): a
--- company's boards recomputed from its counted referrals. Returns the boards' rows.
+-- Repair (also run by the demo history once it has dated its rows): a company's boards
+-- recomputed from its counted referrals. Returns the boards' rows.
 create function public.rebuild_leaderboards(p_company_id text) returns integer
 language plpgsql security definer set search_path = '' as $$
 declare v integer;
@@ -4489,9 +4547,11 @@ begin
   return jsonb_build_object('periods', v_periods, 'members', v_members);
 end $$;
 
--- The board (the leaderboards migration's get_leaderboard, replaced): the viewer's previous
--- week or month comes from its snapshot once taken — a row lookup instead of ranking the
--- live board of that period (which stays the answer until the job has run).
+-- A board (week | month | all) of the current period: {period, period_start, anonymous,
+-- top: the first 10 [{rank, conversions, you, name ('Anonymous' for members who chose it,
+-- except to the creator)}], you: {conversions, rank} | null, previous: the viewer's last
+-- week or month, from its snapshot once taken (a row lookup), else ranked on its live board
+-- until the job has run}. Errors: RL400 unknown board.
 create function public.get_leaderboard(p_company_id text, p_viewer text, p_period text, p_creator boolean) returns jsonb
 language plpgsql stable security definer set search_path = '' as $$
 declare
@@ -4577,10 +4637,11 @@ language sql stable set search_path = '' as $$
                                                           when now() < c.ends_at then 'running' else 'ended' end)
 $$;
 
--- The creator defines a challenge (seed 000 names): {challenge_name, target_referrals,
--- period: 'week' (now to the end of this local week, Monday to Sunday) | 'month' (to the
--- end of this local month) | 'dates' (starts_at, ends_at: dates or date-times in the
--- program's time zone, or ISO with an offset; a date-only end runs through that day),
+-- The creator defines a challenge (keys as its columns): {challenge_name, target_referrals,
+-- period: 'week' (from this moment to the end of this local week, Monday to Sunday) |
+-- 'month' (to the end of this local month) | 'dates' (starts_at, ends_at: dates or
+-- date-times in the program's time zone, or ISO with an offset; a date-only end runs
+-- through that day),
 -- reward_type: 'points' | 'discount' | 'product_unlock' | 'custom', reward_data (as a
 -- milestone's)}. Errors: RL400 with the reason; nothing is written. Returns challenge_json.
 create function public.create_challenge(p_company_id text, p_challenge jsonb) returns jsonb
@@ -4759,6 +4820,11 @@ alter table public.programs add constraint programs_tiers_check check (public.ti
 
 -- ════ supabase/schemas/70_notifications.sql ════
 
+-- Notifications: the notifications outbox (one row per kind, source and member), filled by
+-- triggers on the rows events write (commissions, referral_tiers, reward_redemptions,
+-- payouts) and sent by lib/notifications (take_due_notifications, settle_notification).
+-- Order: table, indexes, functions, then the triggers last (they need their functions).
+
 -- ── Tables ──────────────────────────────────────────────────────────────────
 
 create table public.notifications (
@@ -4826,7 +4892,7 @@ declare
   v_program public.programs;
   v_tier jsonb;
 begin
-  -- reached by a new best (a renamed list renames tiers without anyone reaching one)
+  -- reached by a new best (a changed tiers list re-names tiers without anyone reaching one)
   if new.current_tier is distinct from old.current_tier
      and (new.best_conversions, new.best_commissions_cents) is distinct from (old.best_conversions, old.best_commissions_cents) then
     select * into v_program from public.programs where company_id = new.company_id;
@@ -4930,10 +4996,17 @@ create trigger payouts_notify after update of status on public.payouts for each 
 
 -- ════ supabase/schemas/80_pipeline.sql ════
 
+-- Pipeline: the entry points of Whop events, one transaction per event.
+-- process_webhook_event records and routes every event; apply_payment_succeeded is the
+-- table of contents of a payment (each step a function of its domain); apply_refund takes
+-- refunds and disputes; apply_membership_activated / _deactivated take memberships;
+-- sync_referral_counted moves every counter when a referral starts or stops counting.
+-- Functions only. See docs/architecture.md "The payment pipeline".
+
 -- ── Functions ───────────────────────────────────────────────────────────────
 
 -- membership.activated: counts a signup on the member's referral (attributing it by
--- membership metadata if it has none yet) and marks its click converted (seed 000); a
+-- membership metadata if it has none yet) and marks its click converted; a
 -- converted referral whose membership had been deactivated is active again. Returns an
 -- outcome word.
 create function public.apply_membership_activated(p_company_id text, p_membership jsonb) returns text
@@ -4970,9 +5043,11 @@ begin
   return case when found then 'referral_deactivated' else 'no_active_referral' end;
 end $$;
 
--- Entry point for every verified Whop webhook (as in the analytics migration), plus: the
--- member's normalised email from referly_signals is remembered on their user row (the
--- email_duplicate check compares it), and the stored payload leaves referly_signals out.
+-- Entry point for every verified Whop webhook: records the event once by its id (a repeat
+-- returns {duplicate: true, outcome} and does nothing); routes it by type (no biz_ company
+-- → 'no_company', an unhandled type → 'recorded'); remembers the member's normalised email
+-- from referly_signals on their user row (the email_duplicate check compares it; the stored
+-- payload leaves referly_signals out); stores the outcome. Returns {duplicate, outcome}.
 create function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
@@ -5199,22 +5274,29 @@ begin
   return v_should;
 end $$;
 
--- payment.succeeded, one transaction, in order (the campaigns migration's version, with the
--- count moved before the commissions so the conversion's streak is the one it pays with):
---   1. record the payment (idempotent on Whop's id) and its ledger row; a promo code Referly
---      granted that the payment used marks that reward claimed;
---   2. attribute it and convert a pending referral on its first payment; the conversion
---      joins the campaign active now (campaign_for_conversion) → referrals.campaign_id, and
---      records the plan bought (referrals.plan_id: the member's referrals per plan);
---   3. fraud: run_fraud_checks on conversion;
---   4. points (award_payment_points, with the campaign's bonus points), withheld while held;
---   5. counting (on conversion): milestones, campaign counters, boards, streak, tier, drop —
---      sync_referral_counted (held referrals don't count);
---   6. commissions up the chain, as before; level 1 adds the campaign's bonus_rate_bp on the
---      converting payment and the tier bonus (tier_bonus_bp) on every payment, capped at
---      100 %, and the converting payment's commission is multiplied by the streak it advanced
---      (streak_multiplier), level1_amount rounding once; with tiers by lifetime commissions,
---      each beneficiary's tier moves with what they earned (advance_tier).
+-- payment.succeeded, one transaction: the table of contents of a payment. First the input
+-- is checked (id, user.id, ISO currency, numeric total; else RL400), then ensure_program,
+-- to_minor_units (total, tax), upsert_user. Returns an outcome word.
+--   1. payment: insert payments (Whop's id again → 'duplicate_payment'), ledger row
+--      'payment'; mark_promo_code_used (a Referly promo code it used → claimed);
+--   2. attribution and conversion: attribute_referral (none → 'no_attribution'); lock the
+--      referral; pending past expires_at → expired, expired or cancelled → stop; link the
+--      payment; on the first payment campaign_for_conversion, status converted with
+--      campaign_id and plan_id, its click converted, record_sighting of the referee's click;
+--   3. fraud (first payment): run_fraud_checks; 'held' withholds points and commissions;
+--   4. points (unless held): award_payment_points;
+--   5. counting (first payment): sync_referral_counted — before step 6, so the streak it
+--      advances is the one this payment is paid with;
+--   6. commissions up the chain (a renewal past recurring_months → 'outside_recurring_window'):
+--      base = total − tax; levels follow referrer_of up to max_level (1 unless mlm_enabled),
+--      levels ≥ 2 within level2_months. Level 1: product_rates_bp or commission_rate_bp
+--      (flat: 0, plus flat_amount_cents on the first payment) + the campaign's bonus_rate_bp
+--      (first payment) + tier_bonus_bp, capped at 100 %, times the streak's multiplier
+--      (first payment, streaks_enabled), level1_amount rounding once; level n:
+--      upper_level_rates_bp[n − 1], round_half_down. Each row is on_hold if held, else
+--      pending until now + hold_days (available when 0), with its ledger row 'commission';
+--      with tiers by commissions, advance_tier per beneficiary.
+--      Outcome: commission_created, commission_held or no_commission.
 create function public.apply_payment_succeeded(p_company_id text, p_payment jsonb) returns text
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -5355,10 +5437,11 @@ end $$;
 
 -- ════ supabase/schemas/90_privileges.sql ════
 
--- Privileges. Row-level security is on for every table (each file enables it beside its
--- table) and no policy exists, so nothing is readable through Supabase's anon or
--- authenticated roles; only the server's service role executes the functions, which are
--- the write API.
+-- Privileges, applied last, once every table and function exists. Row-level security is on
+-- for every table (each file enables it beside its table) and no policy exists, so nothing
+-- is readable through Supabase's anon or authenticated roles; only the server's service
+-- role executes the functions, which are the write API. The default privileges give
+-- functions created later the same.
 
 -- Supabase has these roles; a plain Postgres (embedded, CI) gets them in 00_core.sql.
 revoke all on all tables in schema public from anon, authenticated;
