@@ -9,7 +9,7 @@
  */
 import { NextResponse, type NextRequest } from "next/server";
 import { env } from "@/lib/env";
-import { DEMO_COOKIE, DEMO_USERS, signUserToken } from "@/lib/whop/demo";
+import { DEMO_COOKIE, DEMO_USERS, signUserToken } from "@/lib/demo";
 
 export async function proxy(req: NextRequest) {
   try {

@@ -16,9 +16,9 @@ import path from "node:path";
 import { EmbeddedSetupError, startEmbedded, type EmbeddedDb } from "./db/embedded";
 import { migrate, runSqlFile } from "./db/migrate";
 import { DEMO_APP_ID } from "./env";
-import { demoSandboxState, generateUserTokenKeys } from "./whop/demo";
-import { seedDemoHistory } from "./whop/demo-history";
-import { startWhopSandbox, type Sandbox } from "./whop/sandbox";
+import { demoSandboxState, generateUserTokenKeys } from "./demo";
+import { seedDemoHistory } from "./demo/history";
+import { startWhopSandbox, type Sandbox } from "./demo/sandbox";
 
 export interface LaunchOptions {
   mode: "dev" | "start";

@@ -4,7 +4,7 @@
  * and every answer is checked against what was (or was not) written in the database.
  */
 import { describe, expect, inject, it } from "vitest";
-import { membershipActivatedEvent, paymentSucceededEvent } from "../../lib/whop/demo";
+import { membershipActivatedEvent, paymentSucceededEvent } from "../../lib/demo";
 import {
   apiCodeFor as codeFor,
   apiDb as db,

@@ -28,7 +28,7 @@ import { request } from "node:http";
 import fc from "fast-check";
 import { isbot } from "isbot";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import type { SandboxState } from "../../lib/whop/sandbox";
+import type { SandboxState } from "../../lib/demo/sandbox";
 import { apiCodeFor, apiDb, apiSettings, ids, uid, whopState } from "../helpers";
 
 const NUM_RUNS = Number(process.env.FC_RUNS ?? 200);

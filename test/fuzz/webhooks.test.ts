@@ -6,7 +6,7 @@
  * delivers a random sequence of events of every subscribed type — payment.succeeded (first
  * payment through the code, renewal, through a click id, unattributed), membership.activated,
  * membership.deactivated, refund.created, refund.updated, dispute.created — each started from
- * a valid event (test/helpers paymentEvent, lib/whop/demo membershipActivatedEvent, refunds
+ * a valid event (test/helpers paymentEvent, lib/demo membershipActivatedEvent, refunds
  * and disputes in the SDK's shape) and mutated: fields the schemas read (and any other field)
  * set to wrong types, huge, negative and tiny numbers, unicode and NUL characters, lone
  * surrogates, bogus or very long ids, absurd currencies, nested junk (deep arrays and
@@ -43,7 +43,7 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { membershipActivatedEvent } from "../../lib/whop/demo";
+import { membershipActivatedEvent } from "../../lib/demo";
 import { apiCodeFor, apiDb, apiOne, apiRows, apiSettings, ids, paymentEvent, signedHeaders, uid, type Ids } from "../helpers";
 
 // a run takes ~0.1 s (one company, up to six deliveries, the invariants): 200 runs ≈ 20–30 s
