@@ -3,8 +3,9 @@
  * the outbox triggers, take_due_notifications, settle_notification, set_notifications_muted,
  * note_experience — migration …_notifications.sql). The event's transaction queues a row
  * (commission earned, tier reached, milestone reached, challenge completed, payout sent);
- * this module sends due rows after the commit — the webhook for its company, a completed
- * payout, and the `notifications` job for retries — through the real SDK's
+ * this module sends due rows after the commit (lib/webhooks/after-commit drainAfterCommit) —
+ * the webhook for its company, a completed payout, and the `notifications` job for retries —
+ * through the real SDK's
  * `notifications.create` to the member in the company's Referly experience, with a deep link
  * (`rest_path`) to the section it is about.
  *

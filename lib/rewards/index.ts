@@ -351,7 +351,8 @@ async function grantThroughWhop(due: z.infer<typeof Due>): Promise<boolean> {
 }
 
 /**
- * Grant what is due (the `rewards` job, and right after a webhook commits for its company):
+ * Grant what is due (the `rewards` job, and right after a webhook commits for its company;
+ * both through lib/webhooks/after-commit drainAfterCommit):
  * requested redemptions not yet granted — failed ones again after a backoff, at most 5
  * tries (due_reward_grants). One failure never stops the rest. Returns {granted, failed}.
  */

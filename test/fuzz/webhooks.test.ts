@@ -110,7 +110,7 @@ const junk: fc.Arbitrary<Json> = fc.oneof(
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom("array" as const, "object" as const), fc.integer({ min: 10, max: 30_000 })).map(([k, d]) => nested(k, d)) },
 );
 
-/** The fields the handlers read (lib/whop/webhooks.ts schemas): mutated more often than the rest. */
+/** The fields the handlers read (lib/webhooks/index.ts schemas): mutated more often than the rest. */
 const FOCUS: string[][] = [
   ["id"], ["type"], ["company_id"], ["data"], ["data", "id"], ["data", "total"], ["data", "tax_amount"], ["data", "currency"],
   ["data", "user"], ["data", "user", "id"], ["data", "user", "username"], ["data", "user", "name"], ["data", "user", "email"],
