@@ -5,9 +5,8 @@
  * (commission earned, tier reached, milestone reached, challenge completed, payout sent);
  * this module sends due rows after the commit (lib/webhooks/after-commit drainAfterCommit) —
  * the webhook for its company, a completed payout, and the `notifications` job for retries —
- * through the real SDK's
- * `notifications.create` to the member in the company's Referly experience, with a deep link
- * (`rest_path`) to the section it is about.
+ * through the real SDK's `notifications.create` to the member in the company's Referly
+ * experience, with a deep link (`rest_path`) to the section it is about.
  *
  * At most once: a row is taken by one sender at a time (take_due_notifications leases it with
  * a backoff of 1, 2, 4 … 256 minutes) and marked sent when Whop accepts it; the request
