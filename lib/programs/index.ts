@@ -355,3 +355,21 @@ export async function saveSettings(
 export function confirmTerms(companyId: string): Promise<Program> {
   return rpc("confirm_program_terms", { p_company_id: companyId }, Program);
 }
+
+/**
+ * The setup checklist's plan step: referral links sell this plan (update_program_settings
+ * with only plan_id). The caller picks it from the company's plans as Whop lists them, never
+ * a typed id. DomainError from SQL for a value it refuses.
+ */
+export function setProgramPlan(companyId: string, planId: string): Promise<Program> {
+  return rpc("update_program_settings", { p_company_id: companyId, p_settings: { plan_id: planId } }, Program);
+}
+
+/**
+ * The setup checklist's payout step: payouts leave this Whop ledger account
+ * (update_program_settings with only ledger_account_id). The caller takes it from Whop for
+ * this company (lib/whop/gateway companyLedgerAccount), never from a form.
+ */
+export function setProgramLedgerAccount(companyId: string, ledgerAccountId: string): Promise<Program> {
+  return rpc("update_program_settings", { p_company_id: companyId, p_settings: { ledger_account_id: ledgerAccountId } }, Program);
+}

@@ -10,9 +10,7 @@ import { createPointsItem, fulfilRedemption, grantPoints, GrantForm, ItemForm } 
 import { setTimezone } from "@/lib/analytics";
 import { setReferralCode } from "@/lib/codes";
 import { setCodeActive } from "@/lib/members";
-import { confirmTerms, getProgram, saveSettings, settingsFormValues } from "@/lib/programs";
-import { rpc } from "@/lib/db";
-import { z } from "zod";
+import { confirmTerms, getProgram, saveSettings, setProgramLedgerAccount, setProgramPlan, settingsFormValues } from "@/lib/programs";
 import { companyLedgerAccount, listCompanyPlans } from "@/lib/whop/gateway";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 
@@ -108,7 +106,7 @@ export async function choosePlanAction(companyId: string, _prev: ActionState, fo
   const plan = plans.find((p) => p.id === planId);
   if (!plan) return { ok: false, message: "Pick one of this company's plans." };
   return attempt(`/dashboard/${companyId}`, `Links now sell ${plan.title}.`, () =>
-    rpc("update_program_settings", { p_company_id: companyId, p_settings: { plan_id: plan.id } }, z.unknown()),
+    setProgramPlan(companyId, plan.id),
   );
 }
 
@@ -118,7 +116,7 @@ export async function adoptLedgerAccountAction(companyId: string, _prev: ActionS
   const account = await companyLedgerAccount(companyId);
   if (!account) return { ok: false, message: "Whop didn't show this company's balance account to the app." };
   return attempt(`/dashboard/${companyId}`, `Payouts will come from ${account.id}.`, () =>
-    rpc("update_program_settings", { p_company_id: companyId, p_settings: { ledger_account_id: account.id } }, z.unknown()),
+    setProgramLedgerAccount(companyId, account.id),
   );
 }
 
