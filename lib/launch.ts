@@ -1,5 +1,5 @@
 /**
- * The launcher behind `npm run dev` / `npm start` (DESIGN.md "Data", "Demo mode").
+ * The launcher behind `npm run dev` / `npm start` (see docs/architecture.md, "Data rules", "Demo mode").
  * Before Next starts it:
  *  - with neither DATABASE_URL nor SUPABASE_URL: starts the embedded Postgres (data in
  *    .data/postgres, git-ignored) and hands Next its DATABASE_URL;

@@ -1,5 +1,5 @@
 /**
- * Scheduled jobs behind /api/cron/<job> (DESIGN.md flow 7), each idempotent and safe to
+ * Scheduled jobs behind /api/cron/<job> (see docs/architecture.md, "Flows": jobs), each idempotent and safe to
  * run twice. Returns what the job did.
  */
 import { z } from "zod";

@@ -1,5 +1,5 @@
 /**
- * Notifications through Whop (issue 9; DESIGN.md "Gamification"; SQL: queue_notification and
+ * Notifications through Whop (see docs/architecture.md, "Gamification"; SQL: queue_notification and
  * the outbox triggers, take_due_notifications, settle_notification, set_notifications_muted,
  * note_experience — migration …_notifications.sql). The event's transaction queues a row
  * (commission earned, tier reached, milestone reached, challenge completed, payout sent);

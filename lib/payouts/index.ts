@@ -1,5 +1,5 @@
 /**
- * Payouts (DESIGN.md flow 6; SQL: request_payout, start_payout, complete_payout,
+ * Payouts (see docs/architecture.md, "Flows": payouts; SQL: request_payout, start_payout, complete_payout,
  * fail_payout, cancel_payout, due_payouts). Statuses: requested → processing →
  * completed | failed (commissions back to available) | cancelled.
  *

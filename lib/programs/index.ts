@@ -2,7 +2,7 @@
  * Program settings, one program per company (SQL: ensure_program, get_program,
  * update_program_settings). Defaults for a company seen the first time: 20% commission,
  * 14-day hold, $10 minimum payout, 90-day attribution window, USD; levels off (max 1,
- * upper levels 5%, 2%, 1%, 1%), 12 recurring months, level 2 for 6 months (seed 002/003);
+ * upper levels 5%, 2%, 1%, 1%), 12 recurring months, level 2 for 6 months;
  * manual weekly payouts; points 100 welcome, 500 first payment, 100 recurring, 50 level 2.
  */
 import { z } from "zod";

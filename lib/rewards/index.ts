@@ -1,6 +1,6 @@
 /**
- * Milestone rewards and the grants of every reward won (seed 001 `rewards`,
- * `reward_redemptions`; DESIGN.md "Campaigns and rewards"). SQL: create_reward,
+ * Milestone rewards and the grants of every reward won (tables `rewards`,
+ * `reward_redemptions`; see docs/architecture.md, "Campaigns and rewards"). SQL: create_reward,
  * update_reward, list_rewards, list_reward_redemptions, get_member_rewards, claim_reward,
  * grant_reward_redemption, settle_reward_redemption, fulfil_reward_redemption,
  * retry_reward_redemption, mark_reward_claimed, due_reward_grants (migration

@@ -1,5 +1,5 @@
 /**
- * Inbound Whop webhooks (DESIGN.md "Whop integration"). The signature (Standard
+ * Inbound Whop webhooks (see docs/architecture.md, "The payment pipeline"). The signature (Standard
  * Webhooks) is verified by the SDK's `webhooks.unwrap` on the raw body — always with
  * headers, since unwrap skips verification without them. The event is then applied
  * exactly once by the SQL function process_webhook_event, keyed by Whop's event id.
@@ -104,7 +104,7 @@ const DisputeData = z.object({
 const dataSchemas: Record<string, z.ZodType<Record<string, unknown>>> = {
   "payment.succeeded": PaymentData,
   "membership.activated": MembershipData,
-  // the referral stops counting as active (DESIGN.md "referral activity")
+  // the referral stops counting as active (its membership ended)
   "membership.deactivated": MembershipData,
   "refund.created": RefundData,
   "refund.updated": RefundData,

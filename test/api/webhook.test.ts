@@ -440,7 +440,7 @@ describe("POST /api/webhooks/whop: attribution", () => {
     expect(check).toEqual({ ok: true, differences: [] });
   });
 
-  it("a signup through a link marks its click converted (seed 000), before any payment", async () => {
+  it("a signup through a link marks its click converted, before any payment", async () => {
     const c = ids();
     const code = await codeFor(c.company, c.referrer);
     const [click] = await rows(`select public.record_click($1, 'visitor-signup', 'Mozilla/5.0', null, 'US', false)->>'click_id' as id`, [code]);

@@ -1,5 +1,5 @@
 /**
- * Fuzzing GET /r/<code> (issue 10) against the running app, over raw HTTP (node:http, so the
+ * Fuzzing GET /r/<code> against the running app, over raw HTTP (node:http, so the
  * request line carries exactly the bytes generated: percent-escapes, malformed escapes,
  * unicode, very long codes). Three companies are set up: one with a landing URL, one with a
  * plan (checkout at the Whop stand-in), one with neither (its store page from the stand-in),

@@ -1,5 +1,5 @@
 /**
- * Fuzzing POST /api/webhooks/whop (issue 10) against the running app: real signatures
+ * Fuzzing POST /api/webhooks/whop against the running app: real signatures
  * (Standard Webhooks, computed by test/helpers signedHeaders), the real @whop/sdk unwrap,
  * real Postgres. Each fast-check run makes a fresh company with a referrer chain
  * (upper ← referrer ← referee, MLM on or off, a real click on the referrer's code), then

@@ -44,7 +44,7 @@ function fraudSection(defaults: Record<string, number>): Section {
   };
 }
 
-/** The settings form's "Streaks, tiers and drops" group (seed 000; lib/gamification). */
+/** The settings form's "Streaks, tiers and drops" group (lib/gamification; see docs/architecture.md, "Gamification"). */
 const gamificationSection: Section = {
   title: "Streaks, tiers and drops",
   intro:
