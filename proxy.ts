@@ -2,14 +2,14 @@
  * Runs before the routes with a dynamic segment:
  *  - a path with a malformed percent-escape (/r/%zz) gets a plain 404 here, since Next's
  *    router would fail decoding it with a 500;
- *  - demo mode only (DESIGN.md "Demo mode"): like Whop's dev proxy, add an
+ *  - demo mode only (see docs/architecture.md, "Demo mode"): like Whop's dev proxy, add an
  *    x-whop-user-token for the chosen demo identity, signed with the local demo key, so
  *    pages and actions run exactly the production verifyUserToken path. With real
  *    credentials (WHOP_API_KEY set) this does nothing.
  */
 import { NextResponse, type NextRequest } from "next/server";
 import { env } from "@/lib/env";
-import { DEMO_COOKIE, DEMO_USERS, signUserToken } from "@/lib/whop/demo";
+import { DEMO_COOKIE, DEMO_USERS, signUserToken } from "@/lib/demo";
 
 export async function proxy(req: NextRequest) {
   try {

@@ -1,6 +1,6 @@
 import { Button, Card, Heading, Text } from "@whop/react/components";
 import { env } from "@/lib/env";
-import { DEMO_USERS } from "@/lib/whop/demo";
+import { DEMO_USERS } from "@/lib/demo";
 import { viewAs } from "./demo/actions";
 
 export const dynamic = "force-dynamic";

@@ -13,7 +13,7 @@
  *   - N first payments that convert (each a new buyer attributed by {referral_code,
  *     click_id}; run_fraud_checks runs all eight checks in 'hold'), and
  *   - N renewals of buyers converted in an earlier run (no checks; commission again).
- * Every event's data is built as lib/whop/webhooks.ts hands it to SQL: the parsed fields
+ * Every event's data is built as lib/webhooks/index.ts hands it to SQL: the parsed fields
  * plus referly_signals from lib/fraud paymentSignals (normalised email, throwaway flag,
  * keyed card hash), computed inside the timed call for both modes. The signals are chosen
  * so nothing is held (another IP, device, card and email than the referrer's; the velocity
@@ -107,7 +107,7 @@ async function clickFor(b: Buyer, run: number, i: number) {
   b.click = k.click_id;
 }
 
-/** The data lib/whop/webhooks.ts passes for a payment: parsed fields + referly_signals. */
+/** The data lib/webhooks/index.ts passes for a payment: parsed fields + referly_signals. */
 function paymentData(b: Buyer, paymentId: string, first: boolean) {
   const signals = paymentSignals({
     user: { email: `Buyer.${b.user}+shop@example.com` },

@@ -323,7 +323,7 @@ async function seed(cx: pg.Client, c: Company) {
        from stage where status = 'paid' and r_claw < 0.005) x
      order by created_at`,
   );
-  // The ledger: commission movements (program currency), payouts, points (seed 002 amounts).
+  // The ledger: commission movements (program currency), payouts, points (the default points amounts).
   await run(
     "transactions (ledger)",
     `insert into public.transactions (company_id, user_id, kind, amount_cents, currency, points, points_type, reference_type,

@@ -41,8 +41,8 @@ import path from "node:path";
 import pg from "pg";
 import { freePort, startEmbedded, type EmbeddedDb } from "../lib/db/embedded";
 import { launch } from "../lib/launch";
-import { generateUserTokenKeys, paymentSucceededEvent } from "../lib/whop/demo";
-import { startWhopSandbox } from "../lib/whop/sandbox";
+import { generateUserTokenKeys, paymentSucceededEvent } from "../lib/demo";
+import { startWhopSandbox } from "../lib/demo/sandbox";
 
 const N = Number(process.argv[2] ?? 10_000);
 const M = Number(process.argv[3] ?? 2_000);

@@ -11,7 +11,7 @@
  * the campaign, counts in its standings and checks the milestones (the referrer is the
  * same for every payment: the campaign's rows are as hot as they get).
  *
- * --gamification: everything of seed 000's gamification on — streak bonus (+10 % a step to
+ * --gamification: every gamification feature on — streak bonus (+10 % a step to
  * ×1.5), tier bonus (Bronze 0, Silver 5, Gold 20), surprise drops (50 %), two running
  * challenges (one completed on the way), every notification kind (queued in the outbox; not
  * sent: that is after the transaction). Without it they are off (streaks and tiers are still

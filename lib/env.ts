@@ -1,10 +1,10 @@
 /**
- * The environment, parsed once with zod (DESIGN.md "Stack"). The standard Whop names
+ * The environment, parsed once with zod. The standard Whop names
  * work as-is: NEXT_PUBLIC_WHOP_APP_ID, WHOP_API_KEY, WHOP_WEBHOOK_SECRET (the secret as
  * Whop's dashboard shows it), and the SDK's own WHOP_BASE_URL and
  * WHOP_USER_TOKEN_PUBLIC_KEY (a JWK as JSON).
  *
- * Demo mode only when asked for (DESIGN.md "Demo mode"): REFERLY_DEMO=1 with no
+ * Demo mode only when asked for (see docs/architecture.md, "Demo mode"): REFERLY_DEMO=1 with no
  * WHOP_API_KEY. The launcher (lib/launch.ts) asks for it when it finds no key, and supplies a
  * local Whop sandbox URL, a generated token key pair, webhook secret and hash secret. With
  * a real key set, no demo feature is reachable; with neither, env() refuses to run (a

@@ -1,5 +1,5 @@
 /**
- * The launcher behind `npm run dev` / `npm start` (DESIGN.md "Data", "Demo mode").
+ * The launcher behind `npm run dev` / `npm start` (see docs/architecture.md, "Data rules", "Demo mode").
  * Before Next starts it:
  *  - with neither DATABASE_URL nor SUPABASE_URL: starts the embedded Postgres (data in
  *    .data/postgres, git-ignored) and hands Next its DATABASE_URL;
@@ -16,9 +16,9 @@ import path from "node:path";
 import { EmbeddedSetupError, startEmbedded, type EmbeddedDb } from "./db/embedded";
 import { migrate, runSqlFile, UnknownMigrationsError } from "./db/migrate";
 import { DEMO_APP_ID } from "./env";
-import { demoSandboxState, generateUserTokenKeys } from "./whop/demo";
-import { seedDemoHistory } from "./whop/demo-history";
-import { startWhopSandbox, type Sandbox } from "./whop/sandbox";
+import { demoSandboxState, generateUserTokenKeys } from "./demo";
+import { seedDemoHistory } from "./demo/history";
+import { startWhopSandbox, type Sandbox } from "./demo/sandbox";
 
 export interface LaunchOptions {
   mode: "dev" | "start";

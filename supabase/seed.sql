@@ -1,5 +1,5 @@
 -- Demo data (demo mode only; the launcher runs it on every start, so it is idempotent).
--- Identities match lib/whop/demo.ts DEMO_USERS. Everything goes through the same SQL
+-- Identities match lib/demo/index.ts DEMO_USERS. Everything goes through the same SQL
 -- functions as production, so the ledger is consistent by construction.
 select public.update_program_settings('biz_referlydemo',
   '{"name": "Referly Demo Community", "plan_id": "plan_referlydemo", "ledger_account_id": "ldgr_referlydemo"}');

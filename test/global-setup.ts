@@ -2,7 +2,7 @@
  * Starts what the tests run against, once:
  *  - a real Postgres: the embedded one (or DATABASE_URL's server when set), with three
  *    databases: `referly_sql` (SQL function tests), `referly_api` and `referly_demo`;
- *  - a local Whop stand-in (lib/whop/sandbox.ts) the real @whop/sdk is pointed at;
+ *  - a local Whop stand-in (lib/demo/sandbox.ts) the real @whop/sdk is pointed at;
  *  - the built app (`next start`, built by `npm test`) twice through the same launcher
  *    as `npm start`: once with Whop credentials (tokens signed by a test ES256 key), once
  *    in demo mode for the browser test.
@@ -15,8 +15,8 @@ import type { TestProject } from "vitest/node";
 import { freePort, startEmbedded, type EmbeddedDb } from "../lib/db/embedded";
 import { migrate } from "../lib/db/migrate";
 import { launch, type Launched } from "../lib/launch";
-import { generateUserTokenKeys } from "../lib/whop/demo";
-import { startWhopSandbox, type Sandbox } from "../lib/whop/sandbox";
+import { generateUserTokenKeys } from "../lib/demo";
+import { startWhopSandbox, type Sandbox } from "../lib/demo/sandbox";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -9,8 +9,8 @@ import { expect, inject } from "vitest";
 import { z } from "zod";
 import { DomainError, rpc, type RpcBackend } from "../lib/db";
 import { createPgBackend } from "../lib/db/pg";
-import { paymentSucceededEvent, signUserToken, type PurchaseInput } from "../lib/whop/demo";
-import type { SandboxState } from "../lib/whop/sandbox";
+import { paymentSucceededEvent, signUserToken, type PurchaseInput } from "../lib/demo";
+import type { SandboxState } from "../lib/demo/sandbox";
 
 export const uid = (prefix = "") => `${prefix}${randomUUID().replace(/-/g, "").slice(0, 12)}`;
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { HANDLED_EVENTS } from "../lib/whop/webhooks";
+import { HANDLED_EVENTS } from "../lib/webhooks";
 
 const manifest = JSON.parse(readFileSync(path.join(process.cwd(), "whop.config.json"), "utf8"));
 

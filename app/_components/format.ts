@@ -6,7 +6,7 @@ export const day = (iso: string, timeZone = "UTC") => new Date(iso).toLocaleDate
 /** "Nov 22" for a YYYY-MM-DD bucket (already a local date). */
 export const bucketLabel = (d: string) => new Date(`${d}T00:00:00Z`).toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
 
-/** Frosted UI badge colour of every canonical status (DESIGN.md "Canonical statuses"). */
+/** Frosted UI badge colour of every canonical status (see docs/architecture.md, "Canonical statuses"). */
 export const statusColor: Record<string, "green" | "blue" | "amber" | "gray" | "red" | "orange"> = {
   converted: "green", paid: "green", completed: "green", granted: "green", claimed: "green", active: "green",
   available: "blue", processing: "blue",

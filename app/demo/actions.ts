@@ -16,7 +16,7 @@ import {
   membershipActivatedEvent,
   paymentSucceededEvent,
   signWebhook,
-} from "@/lib/whop/demo";
+} from "@/lib/demo";
 
 function requireDemo() {
   if (!env().demo) notFound();

@@ -1,5 +1,5 @@
 /**
- * Clicks on /r/CODE (DESIGN.md flow 2; SQL: record_click, set_click_checkout). The visitor
+ * Clicks on /r/CODE (see docs/architecture.md, "Flows": click; SQL: record_click, set_click_checkout). The visitor
  * is a keyed hash of IP and user agent, and the click keeps keyed hashes of the IP, its /24
  * or /48 and the device for the fraud checks (lib/fraud; no raw IP stored); bots (npm isbot)
  * and repeat clicks of one visitor within an hour are stored but not counted, and reuse the

@@ -2,7 +2,7 @@
  * Commissions, their creator decisions and the member's wallet (SQL: list_commissions,
  * decide_commission, release_commissions, get_member_wallet; commissions are written by
  * apply_payment_succeeded and apply_refund). Statuses: pending (hold) → available → paid; on_hold,
- * reversed, cancelled (DESIGN.md "Canonical statuses"). Amounts are integer cents.
+ * reversed, cancelled (see docs/architecture.md, "Canonical statuses"). Amounts are integer cents.
  */
 import { z } from "zod";
 import { rpc } from "../db";

@@ -1,5 +1,5 @@
 /**
- * The database, as DESIGN.md "Data" fixes it: SQL functions are the write API and the
+ * The database (see docs/architecture.md, "Data rules"): SQL functions are the write API and the
  * read API, called through one typed `rpc(name, args, schema)`.
  *
  * Backend, from the environment (lib/env.ts): SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY →

@@ -1,5 +1,5 @@
 /**
- * CSV export of the dashboard's lists (DESIGN.md "Layout": export/[dataset]/route.ts):
+ * CSV export of the dashboard's lists (app/dashboard/[companyId]/export/[dataset]/route.ts):
  * `referrals`, `commissions`, `payouts`, `members`, filtered by the same URL query as the
  * section (status, member, level, kind, from, to, q, sort, dir) and read through the same
  * keyset list functions, one page of 50 at a time following `next`; rows are streamed

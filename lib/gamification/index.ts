@@ -1,5 +1,5 @@
 /**
- * Gamification (seed 000; DESIGN.md "Gamification"). Leaderboards — SQL get_leaderboard,
+ * Gamification (see docs/architecture.md, "Gamification"). Leaderboards — SQL get_leaderboard,
  * set_leaderboard_anonymous, bump_leaderboards, rebuild_leaderboards (migration
  * …_leaderboards.sql); streaks, tiers and surprise drops — get_member_gamification,
  * gamification_preview, expire_streaks (…_streaks_tiers_drops.sql); snapshots —
@@ -175,7 +175,7 @@ export function getLeaderboardSnapshot(companyId: string, period: "week" | "mont
   return rpc("get_leaderboard_snapshot", { p_company_id: companyId, p_period: period, p_start: start, p_after_rank: afterRank }, LeaderboardSnapshot);
 }
 
-// ── Challenges (migration …_challenges.sql; seed 000 referral_challenges) ──
+// ── Challenges (migration …_challenges.sql: referral_challenges) ──
 
 
 export const Challenge = z.object({

@@ -1,5 +1,5 @@
 /**
- * Scheduled jobs behind /api/cron/<job> (DESIGN.md flow 7), each idempotent and safe to
+ * Scheduled jobs behind /api/cron/<job> (see docs/architecture.md, "Flows": jobs), each idempotent and safe to
  * run twice. Returns what the job did.
  */
 import { z } from "zod";
@@ -9,9 +9,15 @@ import { releaseCommissions } from "../commissions";
 import { runPayoutBatch } from "../payouts";
 import { expirePoints } from "../points";
 import { advanceCampaigns } from "../campaigns";
-import { grantDueRewards } from "../rewards";
 import { expireStreaks, snapshotLeaderboards } from "../gamification";
-import { sendDueNotifications } from "../notifications";
+import { drainAfterCommit, type DrainSteps } from "../webhooks/after-commit";
+
+/**
+ * The after-commit drain for every company, as the retry of what requests left queued: a
+ * failure throws (the cron route answers 500) instead of being logged and swallowed, so
+ * every step asked for is in the result.
+ */
+const drainAll = (steps: Omit<DrainSteps, "failures">) => drainAfterCommit(undefined, { ...steps, failures: "throw" });
 
 export const JOBS = {
   /** pending → available after the hold period */
@@ -30,13 +36,13 @@ export const JOBS = {
   /** campaign statuses follow their dates; ended campaigns awarded once, their prizes granted */
   campaigns: async () => advanceCampaigns(),
   /** reward grants left pending or failed (Whop promo codes), with backoff */
-  rewards: async () => grantDueRewards(),
+  rewards: async () => (await drainAll({ rewards: true })).rewards!,
   /** streaks whose window passed with no conversion become inactive */
   streaks: async () => ({ expired: await expireStreaks() }),
   /** finished weeks and months frozen into referral_leaderboard (rank and totals), once */
   leaderboards: async () => snapshotLeaderboards(),
   /** notifications not yet accepted by Whop, with backoff */
-  notifications: async () => sendDueNotifications(undefined, 500),
+  notifications: async () => (await drainAll({ notifications: 500 })).notifications!,
 } satisfies Record<string, () => Promise<Record<string, number>>>;
 
 export type JobName = keyof typeof JOBS;

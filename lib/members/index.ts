@@ -20,7 +20,7 @@ export const MemberRow = z.object({
   active_referrals: z.number().int(),
   /** gross cents of attributed payments, program currency */
   revenue_cents: z.number().int(),
-  /** pending + available + paid commissions, net of reversals (seed 004 total) */
+  /** pending + available + paid commissions, net of reversals (the member's total earned) */
   earned_cents: z.number().int(),
   paid_cents: z.number().int(),
   /** available and not in a payout */

@@ -1,6 +1,6 @@
 /**
  * Money for display and input. Amounts are integer minor units (cents) with an ISO
- * currency (DESIGN.md "Money"); arithmetic on them happens in SQL. Here we only turn
+ * currency (see docs/architecture.md, "Data rules"); arithmetic on them happens in SQL. Here we only turn
  * them into text and parse what people type, without floating point.
  */
 

@@ -1,12 +1,12 @@
 /**
- * Notifications through Whop (issue 9; DESIGN.md "Gamification"; SQL: queue_notification and
+ * Notifications through Whop (see docs/architecture.md, "Gamification"; SQL: queue_notification and
  * the outbox triggers, take_due_notifications, settle_notification, set_notifications_muted,
  * note_experience — migration …_notifications.sql). The event's transaction queues a row
  * (commission earned, tier reached, milestone reached, challenge completed, payout sent);
- * this module sends due rows after the commit — the webhook for its company, a completed
- * payout, and the `notifications` job for retries — through the real SDK's
- * `notifications.create` to the member in the company's Referly experience, with a deep link
- * (`rest_path`) to the section it is about.
+ * this module sends due rows after the commit (lib/webhooks/after-commit drainAfterCommit) —
+ * the webhook for its company, a completed payout, and the `notifications` job for retries —
+ * through the real SDK's `notifications.create` to the member in the company's Referly
+ * experience, with a deep link (`rest_path`) to the section it is about.
  *
  * At most once: a row is taken by one sender at a time (take_due_notifications leases it with
  * a backoff of 1, 2, 4 … 256 minutes) and marked sent when Whop accepts it; the request

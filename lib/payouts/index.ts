@@ -1,5 +1,5 @@
 /**
- * Payouts (DESIGN.md flow 6; SQL: request_payout, start_payout, complete_payout,
+ * Payouts (see docs/architecture.md, "Flows": payouts; SQL: request_payout, start_payout, complete_payout,
  * fail_payout, cancel_payout, due_payouts). Statuses: requested → processing →
  * completed | failed (commissions back to available) | cancelled.
  *
@@ -11,11 +11,12 @@
  */
 import { APIError } from "@whop/sdk";
 import { z } from "zod";
-import { sendDueNotifications } from "../notifications";
 import { rpc } from "../db";
 import { Page, pageParams } from "../lists";
 import { whop, whopErrorMessage } from "../whop/client";
 import { companyLedgerAccount } from "../whop/gateway";
+// the drain alone (not lib/webhooks, whose inbound side has no business here)
+import { drainAfterCommit } from "../webhooks/after-commit";
 
 /** Why a payout failed when the saved account is not the company's own (nothing was sent). */
 export const NOT_OWN_ACCOUNT =
@@ -99,7 +100,7 @@ export async function payPayout(companyId: string, payoutId: string): Promise<Pa
   }
   const done = await rpc("complete_payout", { p_company_id: companyId, p_payout_id: p.id, p_transfer_id: transferId }, Payout);
   // "payout sent" to the member (a failure waits for the notifications job)
-  await sendDueNotifications(companyId, 20).catch((err) => console.error(`notifications for ${companyId}:`, (err as Error).message));
+  await drainAfterCommit(companyId, { notifications: 20 });
   return done;
 }
 

@@ -1,7 +1,7 @@
 /**
- * The points economy (seed 002; SQL: add_points, grant_points, create_points_item,
+ * The points economy (SQL: add_points, grant_points, create_points_item,
  * redeem_points_item, settle_redemption, expire_points). Points live in the transactions
- * ledger (kind 'points', a seed-002 points_type) with a balance cache updated in the same
+ * ledger (kind 'points', with a points_type) with a balance cache updated in the same
  * transaction; earning happens in apply_payment_succeeded.
  */
 import { randomBytes } from "node:crypto";

@@ -2,7 +2,7 @@
  * Program settings, one program per company (SQL: ensure_program, get_program,
  * update_program_settings). Defaults for a company seen the first time: 20% commission,
  * 14-day hold, $10 minimum payout, 90-day attribution window, USD; levels off (max 1,
- * upper levels 5%, 2%, 1%, 1%), 12 recurring months, level 2 for 6 months (seed 002/003);
+ * upper levels 5%, 2%, 1%, 1%), 12 recurring months, level 2 for 6 months;
  * manual weekly payouts; points 100 welcome, 500 first payment, 100 recurring, 50 level 2.
  */
 import { z } from "zod";
@@ -354,4 +354,22 @@ export async function saveSettings(
 /** The setup checklist's last step: the creator confirmed the commission and hold period. */
 export function confirmTerms(companyId: string): Promise<Program> {
   return rpc("confirm_program_terms", { p_company_id: companyId }, Program);
+}
+
+/**
+ * The setup checklist's plan step: referral links sell this plan (update_program_settings
+ * with only plan_id). The caller picks it from the company's plans as Whop lists them, never
+ * a typed id. DomainError from SQL for a value it refuses.
+ */
+export function setProgramPlan(companyId: string, planId: string): Promise<Program> {
+  return rpc("update_program_settings", { p_company_id: companyId, p_settings: { plan_id: planId } }, Program);
+}
+
+/**
+ * The setup checklist's payout step: payouts leave this Whop ledger account
+ * (update_program_settings with only ledger_account_id). The caller takes it from Whop for
+ * this company (lib/whop/gateway companyLedgerAccount), never from a form.
+ */
+export function setProgramLedgerAccount(companyId: string, ledgerAccountId: string): Promise<Program> {
+  return rpc("update_program_settings", { p_company_id: companyId, p_settings: { ledger_account_id: ledgerAccountId } }, Program);
 }

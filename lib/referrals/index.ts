@@ -1,7 +1,7 @@
 /**
  * Referrals: "who invited you?" claims and the member view
  * (SQL: claim_referral, get_member_view). Statuses: pending → converted | expired,
- * any → cancelled (DESIGN.md "Canonical statuses").
+ * any → cancelled (see docs/architecture.md, "Canonical statuses").
  */
 import { z } from "zod";
 import { rpc } from "../db";

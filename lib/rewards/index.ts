@@ -1,6 +1,6 @@
 /**
- * Milestone rewards and the grants of every reward won (seed 001 `rewards`,
- * `reward_redemptions`; DESIGN.md "Campaigns and rewards"). SQL: create_reward,
+ * Milestone rewards and the grants of every reward won (tables `rewards`,
+ * `reward_redemptions`; see docs/architecture.md, "Campaigns and rewards"). SQL: create_reward,
  * update_reward, list_rewards, list_reward_redemptions, get_member_rewards, claim_reward,
  * grant_reward_redemption, settle_reward_redemption, fulfil_reward_redemption,
  * retry_reward_redemption, mark_reward_claimed, due_reward_grants (migration
@@ -351,7 +351,8 @@ async function grantThroughWhop(due: z.infer<typeof Due>): Promise<boolean> {
 }
 
 /**
- * Grant what is due (the `rewards` job, and right after a webhook commits for its company):
+ * Grant what is due (the `rewards` job, and right after a webhook commits for its company;
+ * both through lib/webhooks/after-commit drainAfterCommit):
  * requested redemptions not yet granted — failed ones again after a backoff, at most 5
  * tries (due_reward_grants). One failure never stops the rest. Returns {granted, failed}.
  */

@@ -1,5 +1,5 @@
 /**
- * The one @whop/sdk client (DESIGN.md "Whop integration"):
+ * The one @whop/sdk client:
  * `new Whop({ appID, apiKey, webhookKey: btoa(WHOP_WEBHOOK_SECRET) })`. The SDK itself
  * reads WHOP_BASE_URL (tests and demo point it at a local stand-in) and
  * WHOP_USER_TOKEN_PUBLIC_KEY.

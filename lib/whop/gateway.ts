@@ -1,5 +1,5 @@
 /**
- * Outbound Whop calls (DESIGN.md "Whop integration"), through the real SDK.
+ * Outbound Whop calls, through the real SDK.
  */
 import { NotFoundError, PermissionDeniedError } from "@whop/sdk";
 import { formatMoney, minorUnits } from "../money";

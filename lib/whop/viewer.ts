@@ -1,5 +1,5 @@
 /**
- * Who is looking (DESIGN.md "Whop integration"): every page and action reads the
+ * Who is looking: every page and action reads the
  * viewer from `verifyUserToken` on the request headers (x-whop-user-token, ES256, aud =
  * app id) and checks access with `users.checkAccess`. Pages turn the errors into
  * 401 ("open this app inside Whop") and 403 pages.

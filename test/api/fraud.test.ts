@@ -1,5 +1,5 @@
 /**
- * Fraud checks through the running app (DESIGN.md "Fraud"): what /r and the member app
+ * Fraud checks through the running app (see docs/architecture.md, "Fraud"): what /r and the member app
  * keep of a visitor (keyed hashes of IP, /24 or /48 and device — never the IP), and what a
  * signed payment.succeeded does with them at conversion: fraud_checks rows, the score, the
  * hold, and a webhook payload with no email, card or address in it. Expected hashes are

@@ -1,5 +1,5 @@
 /**
- * Hardening of the public surface (issue 10), over real HTTP against the running app:
+ * Hardening of the public surface, over real HTTP against the running app:
  * security headers on every kind of response, and the webhook endpoint refusing bodies
  * over 256 KB with 413 before reading them (nothing written).
  */

@@ -5,7 +5,7 @@
  */
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
-import { generateUserTokenKeys } from "../../lib/whop/demo";
+import { generateUserTokenKeys } from "../../lib/demo";
 import { apiCodeFor, apiDb as db, deliver, ids, page, paymentEvent, testId, userToken, whopCompany } from "../helpers";
 
 /**

@@ -5,7 +5,7 @@
  */
 import { randomInt } from "node:crypto";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import type { SandboxState } from "../../lib/whop/sandbox";
+import type { SandboxState } from "../../lib/demo/sandbox";
 import {
   apiCodeFor as codeFor,
   apiRows as rows,

@@ -1,11 +1,11 @@
 /**
  * The setup checklist's Whop look-ups (lib/whop/gateway.ts): the real @whop/sdk talking
- * HTTP to the Whop stand-in (lib/whop/sandbox.ts) that the global setup started.
+ * HTTP to the Whop stand-in (lib/demo/sandbox.ts) that the global setup started.
  */
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { NotFoundError } from "@whop/sdk";
 import { ids, whopRequests, whopState } from "../helpers";
-import type { SandboxPlan } from "../../lib/whop/sandbox";
+import type { SandboxPlan } from "../../lib/demo/sandbox";
 
 let gateway: typeof import("../../lib/whop/gateway");
 

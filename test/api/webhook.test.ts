@@ -4,7 +4,7 @@
  * and every answer is checked against what was (or was not) written in the database.
  */
 import { describe, expect, inject, it } from "vitest";
-import { membershipActivatedEvent, paymentSucceededEvent } from "../../lib/whop/demo";
+import { membershipActivatedEvent, paymentSucceededEvent } from "../../lib/demo";
 import {
   apiCodeFor as codeFor,
   apiDb as db,
@@ -440,7 +440,7 @@ describe("POST /api/webhooks/whop: attribution", () => {
     expect(check).toEqual({ ok: true, differences: [] });
   });
 
-  it("a signup through a link marks its click converted (seed 000), before any payment", async () => {
+  it("a signup through a link marks its click converted, before any payment", async () => {
     const c = ids();
     const code = await codeFor(c.company, c.referrer);
     const [click] = await rows(`select public.record_click($1, 'visitor-signup', 'Mozilla/5.0', null, 'US', false)->>'click_id' as id`, [code]);

@@ -611,7 +611,7 @@ describe("one program: every figure to the cent", () => {
         earned_cents: x.earned_cents,
         revenue_cents: revenue.find((r) => r.user_id === who)!.revenue_cents,
       });
-      // seed 004: total = pending + available + paid; pending = pending + available (in a payout included)
+      // a member's earnings: total = pending + available + paid; pending = pending + available (in a payout included)
       expect(await earnings(company, who), usernames[who]).toEqual([
         {
           currency: "USD",

@@ -1,7 +1,7 @@
 /**
- * Campaigns and milestone rewards (supabase/migrations/20261122040000_campaigns.sql; DESIGN.md
- * "Campaigns and rewards", "The conversion pipeline"; seed 001 campaigns, rewards,
- * reward_redemptions), run for real on the test Postgres through the typed `rpc` the app uses.
+ * Campaigns and milestone rewards (supabase/migrations/20261122040000_campaigns.sql; see
+ * docs/architecture.md, "Campaigns and rewards", "The payment pipeline"; tables campaigns,
+ * rewards, reward_redemptions), run for real on the test Postgres through the typed `rpc` the app uses.
  * Everything is made through the SQL functions (payments as signed-webhook data through
  * process_webhook_event); time passing is simulated by moving a campaign's dates in SQL.
  *

@@ -1,5 +1,5 @@
 /**
- * The demo company's history (lib/whop/demo-history.ts), seeded for real on two fresh
+ * The demo company's history (lib/demo/history.ts), seeded for real on two fresh
  * databases of the SQL tests' server (migrated, then supabase/seed.sql, as the launcher
  * does): it is idempotent, deterministic, alive (members, months of clicks, bots, a refund,
  * a clawback, payouts paid and open), its rollups reconcile and its ledger adds up.
@@ -8,7 +8,7 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrate, runSqlFile } from "../../lib/db/migrate";
-import { seedDemoHistory } from "../../lib/whop/demo-history";
+import { seedDemoHistory } from "../../lib/demo/history";
 
 const COMPANY = "biz_referlydemo";
 const DATABASES = ["referly_demo_history_a", "referly_demo_history_b"];

@@ -1,6 +1,6 @@
 /**
- * Fraud checks and review (supabase/migrations/20261122020000_fraud.sql; DESIGN.md "Fraud",
- * "The conversion pipeline" step 3, "Canonical statuses"), run for real on the test Postgres
+ * Fraud checks and review (supabase/migrations/20261122020000_fraud.sql; see docs/architecture.md,
+ * "Fraud", "The payment pipeline" (the fraud step), "Canonical statuses"), run for real on the test Postgres
  * (referly_sql) through the same pg backend and typed `rpc` the app uses. Data is made only
  * through the real SQL functions: clicks and member-app visits carry keyed hashes (any
  * 64-hex string: here sha256 of a label such as "ip:203.0.113.7"), payments carry the

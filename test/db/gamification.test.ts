@@ -1,6 +1,6 @@
 /**
  * Streaks, tiers and surprise drops (supabase/migrations/20261122060000_streaks_tiers_drops.sql;
- * issue 9; seed 000 referral_streaks, referral_tiers, referral_rewards), on the test Postgres
+ * tables referral_streaks, referral_tiers, referral_rewards), on the test Postgres
  * through the typed `rpc` the app uses, payments made by webhook data through
  * process_webhook_event.
  *
@@ -365,7 +365,7 @@ describe("surprise drops and credits (referral_rewards)", () => {
     expect((await rows(`select 1 from public.referral_rewards where company_id = $1`, [off.company])).length).toBe(0);
   });
 
-  it("seed 000: the 3rd referral's milestone of 200 points is logged as 200 credits", async () => {
+  it("the 3rd referral's milestone of 200 points is logged as 200 credits", async () => {
     const t = await company();
     await call("create_reward", { p_company_id: t.company, p_reward: { name: "Third", threshold: 3, reward_type: "points", reward_data: { points: 200 }, auto_apply: true } });
     for (let i = 0; i < 3; i++) await buy(t.company, t.referrer);

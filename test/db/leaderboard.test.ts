@@ -1,6 +1,6 @@
 /**
- * Leaderboards (supabase/migrations/20261122050000_leaderboards.sql; issue 9's first slice;
- * seed 000 referral_leaderboard), on the test Postgres through the typed `rpc` the app uses,
+ * Leaderboards (supabase/migrations/20261122050000_leaderboards.sql;
+ * table referral_leaderboard), on the test Postgres through the typed `rpc` the app uses,
  * data made by signed-webhook data through process_webhook_event.
  *
  * Covered as a member would notice it: ranks by counted referrals with ties to who got there

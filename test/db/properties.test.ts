@@ -22,7 +22,7 @@
  *  1. points: balance cache = Σ ledger points, and ≥ 0, for every user of the company;
  *  2. commissions follow the one rounding rule: amount = round_half_down(base × rate × streak
  *     multiplier / 10000), i.e. −5000 ≤ amount·10000 − base·rate·multiplier < 5000 (it may exceed the exact rate by less than
- *     half a cent, by design: DESIGN.md "round half down to the cent" rounds to the nearest
+ *     half a cent, by design: the rule "round half down to the cent" rounds to the nearest
  *     cent); rate (less its campaign and tier bonuses) and base are the program's level rate and total − tax; 0 ≤ reversed ≤
  *     amount, and reversals plus clawbacks never take back more than the amount;
  *  3. every delivered event id is in webhook_events exactly once; at most one commission per

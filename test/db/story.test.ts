@@ -1,5 +1,5 @@
 /**
- * Seed 000's story, step by step, on the test Postgres (issue 9's proof): Rahul refers
+ * The gamification story, step by step, on the test Postgres: Rahul refers
  * BoomEbox; BoomEbox subscribes and Rahul earns $20, his streak starts; his 3rd referral drops
  * 200 credits; the leaderboard job ranks him #1; his monthly challenge advances; at payout
  * time a payout row and its ledger row; after 7 quiet days the streak job ends his streak.
@@ -59,7 +59,7 @@ async function referAndSubscribe(r: { id: string; username: string }, code: stri
   return data.id;
 }
 
-describe("seed 000: Rahul refers BoomEbox", () => {
+describe("Rahul refers BoomEbox", () => {
   let code = "";
   const payments: string[] = [];
 

@@ -10,7 +10,7 @@ import { mkdirSync } from "node:fs";
 import pg from "pg";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject } from "vitest";
-import { DEMO_COMPANY_ID, DEMO_COOKIE, DEMO_EXPERIENCE_ID, DEMO_USERS } from "../../lib/whop/demo";
+import { DEMO_COMPANY_ID, DEMO_COOKIE, DEMO_EXPERIENCE_ID, DEMO_USERS } from "../../lib/demo";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const base = inject("demoUrl");

@@ -14,7 +14,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { promoCodeFor } from "../../lib/rewards";
-import { DEMO_EXPERIENCE_ID } from "../../lib/whop/demo";
+import { DEMO_EXPERIENCE_ID } from "../../lib/demo";
 import {
   ALEX, CASEY, checkLayout, codeOf, commissionOfBuyer, COMPANY, DASH, fn, HOME, nav, open, purchaseThrough, says, shot, shows, sql, text, useBrowser, useFraudSettings, useGamificationOff, visit,
 } from "./browser";

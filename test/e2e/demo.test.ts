@@ -19,14 +19,14 @@
  * are checked by their deltas (+1 conversion, +$10.00, …). Tests that need money or points
  * make them first (a purchase through the demo checkout, a grant), so they do not depend
  * on each other's order (and leave the program as they found it). Identities are the
- * demo's (lib/whop/demo.ts DEMO_USERS) through the cookie the landing page's "view as"
+ * demo's (lib/demo/index.ts DEMO_USERS) through the cookie the landing page's "view as"
  * sets. Screenshots of every section at both widths go to test-results/.
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Locator, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { DEMO_EXPERIENCE_ID, DEMO_LEDGER_ACCOUNT_ID, demoSandboxState } from "../../lib/whop/demo";
+import { DEMO_EXPERIENCE_ID, DEMO_LEDGER_ACCOUNT_ID, demoSandboxState } from "../../lib/demo";
 import {
   addDays, ALEX, base, CASEY, change, checkLayout, codeOf, commissionOfBuyer, COMPANY, countedClicks, DASH, day, expectDefaultRate,
   expectSections, fn, HOME, listCommissions, listMembers, listPayouts, listReferrals, memberDetail, memberView, money, nav, open,

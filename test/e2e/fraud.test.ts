@@ -28,7 +28,7 @@
 import type { Locator, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { explainCheck, type FraudRow } from "../../lib/fraud";
-import { DEMO_EXPERIENCE_ID } from "../../lib/whop/demo";
+import { DEMO_EXPERIENCE_ID } from "../../lib/demo";
 import {
   CASEY, checkLayout, codeOf, commissionOfBuyer, COMPANY, DASH, day, fn, HOME, money, nav, open, program, purchaseThrough,
   referralOfBuyer, rows, SAM, says, shot, sql, table, text, useBrowser, useFraudSettings, visit, wallet, useProgramTermsOnly,

@@ -11,7 +11,7 @@
  * with nothing written, and one stopped.
  */
 import { describe, expect, it } from "vitest";
-import { DEMO_EXPERIENCE_ID } from "../../lib/whop/demo";
+import { DEMO_EXPERIENCE_ID } from "../../lib/demo";
 import {
   ALEX, CASEY, checkLayout, codeOf, commissionOfBuyer, COMPANY, DASH, fn, HOME, money, nav, open, program, purchaseThrough, rows, SAM, says, sql, table, text,
   useBrowser, useFraudSettings, visit,

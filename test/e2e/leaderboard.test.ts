@@ -6,7 +6,7 @@
  * still sees their own name; Alex shows their name again. At 1100 px and on a phone.
  */
 import { describe, expect, it } from "vitest";
-import { DEMO_EXPERIENCE_ID } from "../../lib/whop/demo";
+import { DEMO_EXPERIENCE_ID } from "../../lib/demo";
 import { ALEX, base, checkLayout, codeOf, COMPANY, fn, HOME, nav, open, purchaseThrough, rows, SAM, table, text, useBrowser, useFraudSettings, visit } from "./browser";
 
 useBrowser();

@@ -1,5 +1,5 @@
 /**
- * Fuzzing every form (issue 10): the creator's dashboard sections and the member app of a
+ * Fuzzing every form: the creator's dashboard sections and the member app of a
  * company of this test's own, in a real browser (Debian's chromium) against the built app
  * with real signed user tokens (x-whop-user-token, as Whop's proxy sends them). Every form on
  * every section — server actions and the GET filters — is filled with hostile values: random

@@ -1,5 +1,5 @@
 /**
- * Fuzzing GET /r/<code> (issue 10) against the running app, over raw HTTP (node:http, so the
+ * Fuzzing GET /r/<code> against the running app, over raw HTTP (node:http, so the
  * request line carries exactly the bytes generated: percent-escapes, malformed escapes,
  * unicode, very long codes). Three companies are set up: one with a landing URL, one with a
  * plan (checkout at the Whop stand-in), one with neither (its store page from the stand-in),
@@ -28,7 +28,7 @@ import { request } from "node:http";
 import fc from "fast-check";
 import { isbot } from "isbot";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import type { SandboxState } from "../../lib/whop/sandbox";
+import type { SandboxState } from "../../lib/demo/sandbox";
 import { apiCodeFor, apiDb, apiSettings, ids, uid, whopState } from "../helpers";
 
 const NUM_RUNS = Number(process.env.FC_RUNS ?? 200);

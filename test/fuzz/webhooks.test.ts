@@ -1,12 +1,12 @@
 /**
- * Fuzzing POST /api/webhooks/whop (issue 10) against the running app: real signatures
+ * Fuzzing POST /api/webhooks/whop against the running app: real signatures
  * (Standard Webhooks, computed by test/helpers signedHeaders), the real @whop/sdk unwrap,
  * real Postgres. Each fast-check run makes a fresh company with a referrer chain
  * (upper ← referrer ← referee, MLM on or off, a real click on the referrer's code), then
  * delivers a random sequence of events of every subscribed type — payment.succeeded (first
  * payment through the code, renewal, through a click id, unattributed), membership.activated,
  * membership.deactivated, refund.created, refund.updated, dispute.created — each started from
- * a valid event (test/helpers paymentEvent, lib/whop/demo membershipActivatedEvent, refunds
+ * a valid event (test/helpers paymentEvent, lib/demo membershipActivatedEvent, refunds
  * and disputes in the SDK's shape) and mutated: fields the schemas read (and any other field)
  * set to wrong types, huge, negative and tiny numbers, unicode and NUL characters, lone
  * surrogates, bogus or very long ids, absurd currencies, nested junk (deep arrays and
@@ -43,7 +43,7 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { membershipActivatedEvent } from "../../lib/whop/demo";
+import { membershipActivatedEvent } from "../../lib/demo";
 import { apiCodeFor, apiDb, apiOne, apiRows, apiSettings, ids, paymentEvent, signedHeaders, uid, type Ids } from "../helpers";
 
 // a run takes ~0.1 s (one company, up to six deliveries, the invariants): 200 runs ≈ 20–30 s
@@ -110,7 +110,7 @@ const junk: fc.Arbitrary<Json> = fc.oneof(
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom("array" as const, "object" as const), fc.integer({ min: 10, max: 30_000 })).map(([k, d]) => nested(k, d)) },
 );
 
-/** The fields the handlers read (lib/whop/webhooks.ts schemas): mutated more often than the rest. */
+/** The fields the handlers read (lib/webhooks/index.ts schemas): mutated more often than the rest. */
 const FOCUS: string[][] = [
   ["id"], ["type"], ["company_id"], ["data"], ["data", "id"], ["data", "total"], ["data", "tax_amount"], ["data", "currency"],
   ["data", "user"], ["data", "user", "id"], ["data", "user", "username"], ["data", "user", "name"], ["data", "user", "email"],

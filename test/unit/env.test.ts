@@ -1,5 +1,5 @@
 /**
- * Demo mode only when asked for (lib/env.ts; issue 10): the launcher asks with
+ * Demo mode only when asked for (lib/env.ts): the launcher asks with
  * REFERLY_DEMO=1 when there is no WHOP_API_KEY; any other start with no key refuses to run,
  * and real credentials always win.
  */

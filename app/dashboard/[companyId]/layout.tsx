@@ -5,7 +5,7 @@ import { requireCompanyAdmin } from "@/lib/whop/viewer";
 
 export const dynamic = "force-dynamic";
 
-/** The dashboard sections (DESIGN.md "Layout"): one route each, one navigation. */
+/** The dashboard sections (see docs/architecture.md, "Where things live"): one route each, one navigation. */
 const DASHBOARD_SECTIONS = [
   { href: "", title: "Overview" },
   { href: "/members", title: "Members" },

@@ -6,7 +6,7 @@ import { companyStoreUrl, createReferralCheckout } from "@/lib/whop/gateway";
 const COOKIE_MAX_AGE = 90 * 24 * 3600;
 
 /**
- * The shared link (DESIGN.md flow 2): record the click, set a first-party cookie and
+ * The shared link (see docs/architecture.md, "Flows": click): record the click, set a first-party cookie and
  * redirect to a Whop checkout for the program's plan carrying {referral_code, click_id},
  * or to the program's landing URL, or — before any setup — to the company's Whop store
  * page (its `route` from the Whop API). The target only ever comes from Whop or the

@@ -1,10 +1,10 @@
-import { receiveWhopWebhook } from "@/lib/whop/webhooks";
+import { receiveWhopWebhook } from "@/lib/webhooks";
 
 /** Whop's events are a few KB; anything near this is not one of them. */
 const MAX_BODY_BYTES = 256 * 1024;
 
 /**
- * Whop webhooks: verified on the raw body, applied once (lib/whop/webhooks.ts). A body over
+ * Whop webhooks: verified on the raw body, applied once (lib/webhooks). A body over
  * 256 KB is refused with 413 before it is read (by its Content-Length, or while streaming
  * when there is none), so nobody can make the server buffer an unbounded body.
  */

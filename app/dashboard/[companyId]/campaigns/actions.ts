@@ -1,15 +1,13 @@
 "use server";
 
 import { attempt } from "@/app/_components/attempt";
-import type { ActionState } from "@/app/_components/action-form";
 import {
   CampaignAction, campaignFromForm, CampaignForm, type CampaignFormValues, campaignPatch, companyCatalog, createCampaign, getCampaign, PRIZE_PLACES, setCampaignStatus, updateCampaign,
 } from "@/lib/campaigns";
 import { DomainError } from "@/lib/db";
 import { getProgram } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-
-const field = (form: FormData, name: string) => String(form.get(name) ?? "");
+import { field, type ActionState } from "../action-state";
 
 /**
  * The campaign form's fields as CampaignForm reads them: only those the form had (an edit

@@ -8,7 +8,7 @@ import { CommissionQuery, CommissionStatus, listCommissions, rateLabel } from "@
 import { parseQuery, queryOf } from "@/lib/lists";
 import { formatMoney } from "@/lib/money";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-import { decideCommissionAction } from "../actions";
+import { decideCommissionAction } from "./actions";
 
 export const dynamic = "force-dynamic";
 

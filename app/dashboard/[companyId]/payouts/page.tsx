@@ -8,7 +8,7 @@ import { parseQuery, queryOf } from "@/lib/lists";
 import { formatMoney } from "@/lib/money";
 import { listPayouts, PayoutQuery, PayoutStatus } from "@/lib/payouts";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-import { payoutAction } from "../actions";
+import { payoutAction } from "./actions";
 
 export const dynamic = "force-dynamic";
 

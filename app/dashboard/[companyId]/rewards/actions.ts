@@ -1,13 +1,12 @@
 "use server";
 
 import { attempt } from "@/app/_components/attempt";
-import type { ActionState } from "@/app/_components/action-form";
 import { checkFreePlans } from "@/lib/campaigns";
 import { getProgram } from "@/lib/programs";
+import { createPointsItem, fulfilRedemption, grantPoints, GrantForm, ItemForm } from "@/lib/points";
 import { createReward, fulfilRewardRedemption, retryRewardRedemption, RewardForm, updateReward } from "@/lib/rewards";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-
-const field = (form: FormData, name: string) => String(form.get(name) ?? "");
+import { field, type ActionState } from "../action-state";
 
 /** New milestone reward; a bad value is a visible form error and writes nothing. */
 export async function createRewardAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
@@ -53,4 +52,32 @@ export async function retryGrantAction(companyId: string, redemptionId: string, 
 export async function fulfilGrantAction(companyId: string, redemptionId: string, _prev: ActionState): Promise<ActionState> {
   await requireCompanyAdmin(companyId);
   return attempt(`/dashboard/${companyId}/rewards`, "Marked fulfilled.", () => fulfilRewardRedemption(companyId, redemptionId));
+}
+
+// ── Points: the shop's items, redemptions, and grants by hand (also on a member's page) ──
+
+/** New redeemable item. */
+export async function createItemAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const parsed = ItemForm.safeParse(Object.fromEntries(["name", "cost_points", "grant_type", "percent_off", "plan_id", "note"].map((f) => [f, field(form, f)])));
+  if (!parsed.success) return { ok: false, message: parsed.error.issues[0].message };
+  return attempt(`/dashboard/${companyId}`, `Added "${parsed.data.name}".`, () => createPointsItem(companyId, parsed.data));
+}
+
+/** Grant or deduct points by hand. */
+export async function grantPointsAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  const parsed = GrantForm.safeParse({ member: field(form, "member"), points: field(form, "points"), reason: field(form, "reason") });
+  if (!parsed.success) return { ok: false, message: parsed.error.issues[0].message };
+  let balance = 0;
+  const state = await attempt(`/dashboard/${companyId}`, "", async () => {
+    balance = await grantPoints(companyId, parsed.data.member, parsed.data.points, parsed.data.reason);
+  });
+  return state.ok ? { ok: true, message: `Done. ${parsed.data.member} now has ${balance} points.` } : state;
+}
+
+/** A custom reward was given to the member: the redemption becomes granted. */
+export async function fulfilRedemptionAction(companyId: string, redemptionId: string, _prev: ActionState): Promise<ActionState> {
+  await requireCompanyAdmin(companyId);
+  return attempt(`/dashboard/${companyId}`, "Marked fulfilled.", () => fulfilRedemption(companyId, redemptionId));
 }

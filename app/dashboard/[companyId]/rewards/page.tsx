@@ -12,8 +12,7 @@ import { describeReward, listRewardRedemptions, listRewards, RedemptionStatus, t
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
 import { z } from "zod";
 import { PlanOptions, PLANS_LIST } from "../campaigns/campaign-fields";
-import { createItemAction, fulfilRedemptionAction, grantPointsAction } from "../actions";
-import { createRewardAction, fulfilGrantAction, retryGrantAction, setRewardActiveAction } from "./actions";
+import { createItemAction, createRewardAction, fulfilGrantAction, fulfilRedemptionAction, grantPointsAction, retryGrantAction, setRewardActiveAction } from "./actions";
 
 export const dynamic = "force-dynamic";
 

@@ -9,9 +9,9 @@ import { KIND_LABELS, NotificationKind } from "@/lib/notifications";
 import { formatMoney } from "@/lib/money";
 import { fraudDefaultWeights, getProgram, notifyField, settingsFormValues, weightField } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-import { setTimezoneAction } from "../actions";
+import { setTimezoneAction } from "./actions";
 import { setTrustedAction } from "../fraud/actions";
-import { SettingsForm, type Section } from "../settings-form";
+import { SettingsForm, type Section } from "./settings-form";
 import { SetupChecklist } from "../setup-checklist";
 
 export const dynamic = "force-dynamic";
@@ -44,7 +44,7 @@ function fraudSection(defaults: Record<string, number>): Section {
   };
 }
 
-/** The settings form's "Streaks, tiers and drops" group (seed 000; lib/gamification). */
+/** The settings form's "Streaks, tiers and drops" group (lib/gamification; see docs/architecture.md, "Gamification"). */
 const gamificationSection: Section = {
   title: "Streaks, tiers and drops",
   intro:

@@ -2,7 +2,7 @@ import { Card, Heading, Text } from "@whop/react/components";
 import { notFound } from "next/navigation";
 import { env } from "@/lib/env";
 import { whop } from "@/lib/whop/client";
-import { DEMO_EXPERIENCE_ID } from "@/lib/whop/demo";
+import { DEMO_EXPERIENCE_ID } from "@/lib/demo";
 import { PurchaseForm } from "./purchase-form";
 
 export const dynamic = "force-dynamic";

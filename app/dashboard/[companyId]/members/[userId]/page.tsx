@@ -11,7 +11,8 @@ import { getMemberDetail } from "@/lib/members";
 import { formatMoney } from "@/lib/money";
 import { getProgram } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-import { changeMemberCodeAction, grantPointsAction, setCodeActiveAction } from "../../actions";
+import { grantPointsAction } from "../../rewards/actions";
+import { changeMemberCodeAction, setCodeActiveAction } from "../actions";
 import { setTrustedAction } from "../../fraud/actions";
 import { reviewRow } from "../../fraud/rows";
 

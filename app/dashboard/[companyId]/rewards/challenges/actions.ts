@@ -1,13 +1,11 @@
 "use server";
 
 import { attempt } from "@/app/_components/attempt";
-import type { ActionState } from "@/app/_components/action-form";
 import { checkFreePlans } from "@/lib/campaigns";
 import { ChallengeForm, createChallengeFromForm, stopChallenge } from "@/lib/gamification";
 import { getProgram } from "@/lib/programs";
 import { requireCompanyAdmin } from "@/lib/whop/viewer";
-
-const field = (form: FormData, name: string) => String(form.get(name) ?? "");
+import { field, type ActionState } from "../../action-state";
 
 /** New challenge; a bad value is a visible form error and writes nothing. */
 export async function createChallengeAction(companyId: string, _prev: ActionState, form: FormData): Promise<ActionState> {

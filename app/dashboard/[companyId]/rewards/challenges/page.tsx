@@ -19,7 +19,7 @@ export const dynamic = "force-dynamic";
 const STATUS_COLOR = { scheduled: "blue", running: "green", ended: "gray", stopped: "gray" } as const;
 
 /**
- * Challenges (seed 000 referral_challenges): goals members reach in a window ("refer 5 this
+ * Challenges (table referral_challenges): goals members reach in a window ("refer 5 this
  * month"), each member with their own progress; reaching the target grants the reward once.
  */
 export default async function ChallengesPage({

@@ -2,7 +2,8 @@
 
 import { Button, Checkbox, Heading, Text, TextField } from "@whop/react/components";
 import { useActionForm } from "@/app/_components/action-form";
-import { saveSettingsAction, type SettingsState } from "./actions";
+import type { SettingsState } from "../action-state";
+import { saveSettingsAction } from "./actions";
 
 export type Field = {
   name: string;

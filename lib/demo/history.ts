@@ -42,7 +42,7 @@
  * session_replication_role; otherwise it seeds nothing and says why.
  */
 import pg from "pg";
-import { DEMO_COMPANY_ID, DEMO_PLAN_ID, membershipActivatedEvent, paymentSucceededEvent } from "./demo";
+import { DEMO_COMPANY_ID, DEMO_PLAN_ID, membershipActivatedEvent, paymentSucceededEvent } from ".";
 
 /** Payments of the history start with this: their presence means "already seeded". */
 export const DEMO_HISTORY_PAYMENT_PREFIX = "pay_hist_";

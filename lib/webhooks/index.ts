@@ -1,5 +1,5 @@
 /**
- * Inbound Whop webhooks (DESIGN.md "Whop integration"). The signature (Standard
+ * Inbound Whop webhooks (see docs/architecture.md, "The payment pipeline"). The signature (Standard
  * Webhooks) is verified by the SDK's `webhooks.unwrap` on the raw body — always with
  * headers, since unwrap skips verification without them. The event is then applied
  * exactly once by the SQL function process_webhook_event, keyed by Whop's event id.
@@ -9,10 +9,10 @@
  * fraud signals here (lib/fraud paymentSignals: normalised email, throwaway-domain flag,
  * keyed card hash) passed as data.referly_signals, which SQL uses and does not store.
  *
- * After a payment's transaction commits, rewards it unlocked are granted through Whop
- * (lib/rewards grantDueRewards for the company; a failure there is logged and left to the
- * rewards job, never a reason to answer other than 200), and the notifications it queued are
- * sent (lib/notifications; a Whop failure waits for the notifications job).
+ * After a payment's transaction commits, the company's after-commit drain runs
+ * (./after-commit drainAfterCommit): rewards it unlocked are granted through Whop, then the
+ * notifications it queued are sent; a failure there is logged and left to the rewards or
+ * notifications job, never a reason to answer other than 200.
  *
  * Answers: 401 missing/forged/tampered/stale signature; 400 malformed JSON or an
  * unknown shape; 200 {outcome, duplicate}; a database failure throws (route → 500,
@@ -22,9 +22,8 @@ import { z } from "zod";
 import { DomainError, rpc } from "../db";
 import { paymentSignals, type PaymentEvidence } from "../fraud";
 import { displayField } from "../referrals";
-import { sendDueNotifications } from "../notifications";
-import { grantDueRewards } from "../rewards";
-import { whop } from "./client";
+import { whop } from "../whop/client";
+import { drainAfterCommit } from "./after-commit";
 
 /**
  * A Whop id (evt_…, pay_…, user_…, biz_…): printable ASCII, no spaces, at most 128
@@ -105,7 +104,7 @@ const DisputeData = z.object({
 const dataSchemas: Record<string, z.ZodType<Record<string, unknown>>> = {
   "payment.succeeded": PaymentData,
   "membership.activated": MembershipData,
-  // the referral stops counting as active (DESIGN.md "referral activity")
+  // the referral stops counting as active (its membership ended)
   "membership.deactivated": MembershipData,
   "refund.created": RefundData,
   "refund.updated": RefundData,
@@ -148,9 +147,9 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
     const company = company_id ?? (parsed?.data.company as { id?: string } | null | undefined)?.id;
     // only a payment unlocks rewards (a conversion crossing a milestone); the job does the rest
     if (type === "payment.succeeded" && !r.duplicate && company) {
-      await grantDueRewards(company).catch((err) => console.error(`reward grants for ${company}:`, (err as Error).message));
-      // what the payment earned, told to the members (bounded; the job retries the rest)
-      await sendDueNotifications(company, 20).catch((err) => console.error(`notifications for ${company}:`, (err as Error).message));
+      // rewards it unlocked, then what the payment earned told to the members (bounded; the
+      // jobs retry the rest); a failure is logged, never a reason to answer other than 200
+      await drainAfterCommit(company, { rewards: true, notifications: 20 });
     }
     return { status: 200, body: { ok: true, ...r } };
   } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * Demo mode (DESIGN.md "Demo mode"): the seeded demo company, its creator and members,
+ * Demo mode (see docs/architecture.md, "Demo mode"): the seeded demo company, its creator and members,
  * user tokens signed with a local key (checked by the same verifyUserToken path as in
  * production), and signed webhooks for "simulate a purchase". Everything here is used
  * only when env().demo is true (no WHOP_API_KEY).
