@@ -186,8 +186,8 @@ async function seed(cx: pg.Client, c: Company) {
     `insert into public.programs (company_id, name, created_at) values (:co, 'Bench ' || :co, now() - interval '400 days');
      insert into public.points_items (company_id, name, cost_points, grant_type, grant_config)
      values (:co, 'Shout-out', 500, 'custom', '{"note": "a shout-out in the community"}'),
-            (:co, '20% off', 1500, 'promo_code', '{"percent_off": 20}'),
-            (:co, 'A free month', 5000, 'free_access', '{"plan_id": "plan_bench"}')`,
+            (:co, '20% off', 1500, 'discount', '{"percent_off": 20}'),
+            (:co, 'A free month', 5000, 'product_unlock', '{"plan_id": "plan_bench"}')`,
   );
   await run(
     "users: members",

@@ -41,7 +41,7 @@ do $$
 begin
   if not exists (select 1 from public.points_items where company_id = 'biz_referlydemo') then
     perform public.create_points_item('biz_referlydemo',
-      '{"name": "One month free", "cost_points": 500, "grant_type": "promo_code", "grant_config": {"percent_off": 100}}');
+      '{"name": "One month free", "cost_points": 500, "grant_type": "discount", "grant_config": {"percent_off": 100}}');
     perform public.create_points_item('biz_referlydemo',
       '{"name": "Shout-out in the community", "cost_points": 200, "grant_type": "custom", "grant_config": {"note": "Casey thanks you in #general"}}');
   end if;

@@ -440,7 +440,7 @@ function buildPlan(): Ev[] {
   }
 
   // ── points: a few rewards redeemed (when the balance allows), one creator grant ──
-  const redeem = (key: string, t: number, grantType: "promo_code" | "custom", settle: ("granted" | "claimed")[]) => {
+  const redeem = (key: string, t: number, grantType: "discount" | "custom", settle: ("granted" | "claimed")[]) => {
     const u = L(`user_hist_${key}`);
     at(t, () => [
       `select public.redeem_points_item(${CO}, ${u}, i.id)
@@ -448,7 +448,7 @@ function buildPlan(): Ev[] {
              order by cost_points desc, name limit 1) i
        where coalesce((select balance from public.points_balances where company_id = ${CO} and user_id = ${u}), 0) >= i.cost_points`,
     ]);
-    const result = grantType === "promo_code" ? { promo_code: `RFDEMO${key.toUpperCase()}` } : { fulfilled: true };
+    const result = grantType === "discount" ? { promo_code: `RFDEMO${key.toUpperCase()}` } : { fulfilled: true };
     settle.forEach((status, i) =>
       at(t - (i + 1) * (DAY + HOUR), (_, iso) => [
         `select public.settle_redemption(${CO}, r.id, ${L(status)}, ${status === "granted" ? J(result) : "null"}, null)
@@ -458,9 +458,9 @@ function buildPlan(): Ev[] {
       ]),
     );
   };
-  redeem("maya", 95 * DAY + 3 * HOUR, "promo_code", ["granted", "claimed"]);
+  redeem("maya", 95 * DAY + 3 * HOUR, "discount", ["granted", "claimed"]);
   redeem("priya", 55 * DAY + 7 * HOUR, "custom", ["granted"]);
-  redeem("noah", 24 * DAY + 2 * HOUR, "promo_code", ["granted"]);
+  redeem("noah", 24 * DAY + 2 * HOUR, "discount", ["granted"]);
   redeem("leo", 9 * DAY + 4 * HOUR, "custom", []); // waiting for the creator
   at(100 * DAY + 5 * HOUR, () => [`select public.grant_points(${CO}, 'user_hist_maya', 250, 'Thanks for the YouTube review!')`]);
 

@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
-import { rewardDataOf } from "../rewards";
+import { RewardType, rewardDataOf } from "../rewards";
 
 export const BoardPeriod = z.enum(["week", "month", "all"]);
 export type BoardPeriod = z.infer<typeof BoardPeriod>;
@@ -46,8 +46,6 @@ export function setLeaderboardAnonymous(companyId: string, userId: string, anony
   return rpc("set_leaderboard_anonymous", { p_company_id: companyId, p_user_id: userId, p_anonymous: anonymous }, z.boolean());
 }
 
-/** What a challenge can give (a milestone's types: lib/rewards). */
-export const ChallengeRewardType = z.enum(["points", "discount", "product_unlock", "custom"]);
 
 /**
  * A tier (programs.tiers): reached at min_conversions counted conversions or at
@@ -107,7 +105,7 @@ export const MemberGamification = z.object({
       achieved_referrals: z.number().int(),
       status: z.enum(["active", "completed", "expired"]),
       ends_at: z.string(),
-      reward_type: ChallengeRewardType,
+      reward_type: RewardType,
       reward_data: z.record(z.string(), z.unknown()),
     }),
   ),
@@ -185,7 +183,7 @@ export const Challenge = z.object({
   period: z.enum(["week", "month", "dates"]),
   starts_at: z.string(),
   ends_at: z.string(),
-  reward_type: ChallengeRewardType,
+  reward_type: RewardType,
   reward_data: z.record(z.string(), z.unknown()),
   is_active: z.boolean(),
   /** members with a counted conversion in it, and those who reached the target */
@@ -230,7 +228,7 @@ export const ChallengeForm = z.object({
   period: z.enum(["week", "month", "dates"], { message: "Pick this week, this month or dates" }),
   starts_at: z.string().trim().max(40),
   ends_at: z.string().trim().max(40),
-  reward_type: ChallengeRewardType,
+  reward_type: RewardType,
   value: z.string().trim().max(500),
   amount_off: z.boolean().default(false),
 });

@@ -7,11 +7,13 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { rpc } from "../db";
+import { RewardType } from "../rewards";
 import { whop } from "../whop/client";
 
-export const GrantType = z.enum(["promo_code", "free_access", "custom"]);
+/** What a points-shop item grants: a reward type the member gets at once (never points). */
+export const GrantType = RewardType.extract(["discount", "product_unlock", "custom"]);
 
-/** The creator's "new item" form. promo_code: percent off; free_access: a plan id. */
+/** The creator's "new item" form. discount: percent off; product_unlock: a plan id. */
 export const ItemForm = z
   .object({
     name: z.string().trim().min(1, "Give the item a name").max(80, "At most 80 characters"),
@@ -22,10 +24,10 @@ export const ItemForm = z
     note: z.string().trim().max(200).optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.grant_type === "promo_code" && !/^(100|[1-9]\d?)$/.test(v.percent_off ?? "")) {
+    if (v.grant_type === "discount" && !/^(100|[1-9]\d?)$/.test(v.percent_off ?? "")) {
       ctx.addIssue({ code: "custom", path: ["percent_off"], message: "Percent off is a whole number from 1 to 100" });
     }
-    if (v.grant_type === "free_access" && !/^plan_[A-Za-z0-9]+$/.test(v.plan_id ?? "")) {
+    if (v.grant_type === "product_unlock" && !/^plan_[A-Za-z0-9]+$/.test(v.plan_id ?? "")) {
       ctx.addIssue({ code: "custom", path: ["plan_id"], message: "Free access needs a Whop plan id (plan_…)" });
     }
   });
@@ -40,9 +42,9 @@ export const PointsItem = z.object({
 
 export function createPointsItem(companyId: string, form: z.infer<typeof ItemForm>) {
   const grant_config =
-    form.grant_type === "promo_code"
+    form.grant_type === "discount"
       ? { percent_off: Number(form.percent_off) }
-      : form.grant_type === "free_access"
+      : form.grant_type === "product_unlock"
         ? { plan_id: form.plan_id }
         : { note: form.note ?? "" };
   return rpc(
@@ -92,7 +94,7 @@ export async function redeemItem(companyId: string, userId: string, itemId: stri
     await whop().promoCodes.create({
       code,
       company_id: companyId,
-      amount_off: item.grant_type === "free_access" ? 100 : (config.percent_off ?? 0),
+      amount_off: item.grant_type === "product_unlock" ? 100 : (config.percent_off ?? 0),
       promo_type: "percentage",
       base_currency: "usd",
       new_users_only: false,

@@ -16,6 +16,11 @@ import { DomainError, rpc } from "../db";
 import { centsToDecimal, decimalToCents, formatMoney } from "../money";
 import { whop, whopErrorMessage } from "../whop/client";
 
+/**
+ * What a reward gives, one vocabulary for milestones, challenges, campaign prizes and the
+ * points shop: `discount` (a one-use Whop promo code), `product_unlock` (free access to a
+ * Whop plan: a one-use 100 %-off code), `points`, `custom` (the creator fulfils it).
+ */
 export const RewardType = z.enum(["discount", "product_unlock", "points", "custom"]);
 export type RewardType = z.infer<typeof RewardType>;
 /** A campaign prize may also be money (a commission of kind bonus). */

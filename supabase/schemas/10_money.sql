@@ -103,8 +103,8 @@ create table public.transactions (
   created_at timestamptz not null default now(),
   -- the kind of a points row (kind 'points'); balances are cached in points_balances
   points_type text constraint transactions_points_type_check check (points_type is null or points_type in (
-    'REFERRAL_WELCOME', 'REFERRAL_FIRST_PAYMENT', 'REFERRAL_RECURRING', 'REFERRAL_L2', 'REDEMPTION_PROMO_CODE',
-    'REDEMPTION_FREE_ACCESS', 'REDEMPTION_CUSTOM', 'REDEMPTION_REFUND', 'ADMIN_GRANT', 'EXPIRY',
+    'REFERRAL_WELCOME', 'REFERRAL_FIRST_PAYMENT', 'REFERRAL_RECURRING', 'REFERRAL_L2', 'REDEMPTION_DISCOUNT',
+    'REDEMPTION_PRODUCT_UNLOCK', 'REDEMPTION_CUSTOM', 'REDEMPTION_REFUND', 'ADMIN_GRANT', 'EXPIRY',
     'CAMPAIGN_BONUS', 'CAMPAIGN_PRIZE', 'MILESTONE_REWARD', 'SURPRISE_DROP', 'CHALLENGE_REWARD')),
   -- who decided: the deciding admin's Whop user id on ledger rows written for them
   actor_user_id text

@@ -22,8 +22,8 @@ create table public.points_items (
   company_id text not null references public.programs(company_id),
   name text not null check (length(name) between 1 and 80),
   cost_points integer not null check (cost_points > 0),
-  grant_type text not null check (grant_type in ('promo_code', 'free_access', 'custom')),
-  -- promo_code: {percent_off, plan_id?}; free_access: {plan_id}; custom: {note}
+  grant_type text not null check (grant_type in ('discount', 'product_unlock', 'custom')),
+  -- the rewards' vocabulary: discount: {percent_off, plan_id?}; product_unlock: {plan_id}; custom: {note}
   grant_config jsonb not null default '{}',
   is_active boolean not null default true,
   created_at timestamptz not null default now()

@@ -167,8 +167,8 @@ export default async function RewardsPage({
             <input className="select" name="name" placeholder="Reward name" aria-label="Reward name" />
             <input className="select" name="cost_points" placeholder="Cost (points)" aria-label="Cost (points)" />
             <select className="select" name="grant_type" aria-label="Grants">
-              <option value="promo_code">promo code</option>
-              <option value="free_access">free access</option>
+              <option value="discount">promo code</option>
+              <option value="product_unlock">free access</option>
               <option value="custom">custom</option>
             </select>
             <input className="select" name="percent_off" placeholder="% off (promo code)" aria-label="Percent off" />

@@ -831,8 +831,8 @@ create table public.transactions (
   created_at timestamptz not null default now(),
   -- the kind of a points row (kind 'points'); balances are cached in points_balances
   points_type text constraint transactions_points_type_check check (points_type is null or points_type in (
-    'REFERRAL_WELCOME', 'REFERRAL_FIRST_PAYMENT', 'REFERRAL_RECURRING', 'REFERRAL_L2', 'REDEMPTION_PROMO_CODE',
-    'REDEMPTION_FREE_ACCESS', 'REDEMPTION_CUSTOM', 'REDEMPTION_REFUND', 'ADMIN_GRANT', 'EXPIRY',
+    'REFERRAL_WELCOME', 'REFERRAL_FIRST_PAYMENT', 'REFERRAL_RECURRING', 'REFERRAL_L2', 'REDEMPTION_DISCOUNT',
+    'REDEMPTION_PRODUCT_UNLOCK', 'REDEMPTION_CUSTOM', 'REDEMPTION_REFUND', 'ADMIN_GRANT', 'EXPIRY',
     'CAMPAIGN_BONUS', 'CAMPAIGN_PRIZE', 'MILESTONE_REWARD', 'SURPRISE_DROP', 'CHALLENGE_REWARD')),
   -- who decided: the deciding admin's Whop user id on ledger rows written for them
   actor_user_id text
@@ -1212,8 +1212,8 @@ create table public.points_items (
   company_id text not null references public.programs(company_id),
   name text not null check (length(name) between 1 and 80),
   cost_points integer not null check (cost_points > 0),
-  grant_type text not null check (grant_type in ('promo_code', 'free_access', 'custom')),
-  -- promo_code: {percent_off, plan_id?}; free_access: {plan_id}; custom: {note}
+  grant_type text not null check (grant_type in ('discount', 'product_unlock', 'custom')),
+  -- the rewards' vocabulary: discount: {percent_off, plan_id?}; product_unlock: {plan_id}; custom: {note}
   grant_config jsonb not null default '{}',
   is_active boolean not null default true,
   created_at timestamptz not null default now()
