@@ -182,6 +182,18 @@ create index transactions_user_points_idx on public.transactions (company_id, us
 
 create index payments_method_idx on public.payments (company_id, method_hash) where method_hash is not null;
 
+-- A referral's payments (its first payment decides whether it counts; a fraud decision locks
+-- and re-awards them) and its commissions (the fraud queue's held sums, a decision's locks),
+-- each read through an index scoped by company, never a scan of every company's rows.
+create index payments_referral_idx on public.payments (company_id, referral_id, created_at, payment_id)
+  where referral_id is not null;
+create index commissions_referral_idx on public.commissions (company_id, referral_id, status)
+  where referral_id is not null;
+
+-- What a refund or a rejection already took back from a commission: its clawbacks.
+create index commissions_reverses_idx on public.commissions (company_id, reverses_commission_id)
+  where reverses_commission_id is not null;
+
 create unique index transactions_reward_points_once on public.transactions (company_id, user_id, points_type, reference_id)
   where points_type in ('CAMPAIGN_BONUS', 'CAMPAIGN_PRIZE', 'MILESTONE_REWARD', 'CHALLENGE_REWARD');
 

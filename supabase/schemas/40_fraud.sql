@@ -494,7 +494,7 @@ begin
     select status into v_payout_status from public.payouts where id = c.payout_id;
     if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
       select c.amount_cents - c.reversed_cents + coalesce(sum(k.amount_cents), 0) into v_left
-      from public.commissions k where k.reverses_commission_id = c.id;
+      from public.commissions k where k.company_id = p_company_id and k.reverses_commission_id = c.id;
       continue when v_left <= 0;
       insert into public.commissions (company_id, referral_id, payment_id, beneficiary_user_id, level, kind,
         base_amount_cents, rate_bp, amount_cents, currency, status, available_at, refund_id, reverses_commission_id, reason)

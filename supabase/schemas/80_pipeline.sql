@@ -160,7 +160,7 @@ begin
     v_target := case when v_refunded >= v_payment.amount_cents or v_payment.amount_cents = 0 then c.amount_cents
                      else public.round_half_down(c.amount_cents::numeric * v_refunded / v_payment.amount_cents) end;
     select c.reversed_cents + coalesce(-sum(k.amount_cents), 0) into v_taken
-    from public.commissions k where k.reverses_commission_id = c.id;
+    from public.commissions k where k.company_id = p_company_id and k.reverses_commission_id = c.id;
     v_delta := v_target - v_taken;
     continue when v_delta <= 0;
     if c.status = 'paid' or v_payout_status is not distinct from 'processing' then
