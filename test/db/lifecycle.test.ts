@@ -1295,12 +1295,12 @@ describe("points", () => {
     await call("grant_points", { p_company_id: t.company, p_member: t.referee, p_delta: 500, p_reason: "seed" });
     const promo = await call("create_points_item", {
       p_company_id: t.company,
-      p_item: { name: "20% off", cost_points: 300, grant_type: "promo_code", grant_config: { percent_off: 20 } },
+      p_item: { name: "20% off", cost_points: 300, grant_type: "discount", grant_config: { percent_off: 20 } },
     });
-    expect(promo).toMatchObject({ name: "20% off", cost_points: 300, grant_type: "promo_code", is_active: true });
+    expect(promo).toMatchObject({ name: "20% off", cost_points: 300, grant_type: "discount", is_active: true });
     const access = await call("create_points_item", {
       p_company_id: t.company,
-      p_item: { name: "Free month", cost_points: 150, grant_type: "free_access", grant_config: { plan_id: "plan_x" } },
+      p_item: { name: "Free month", cost_points: 150, grant_type: "product_unlock", grant_config: { plan_id: "plan_x" } },
     });
     const redeem = (itemId: string) =>
       call("redeem_points_item", { p_company_id: t.company, p_user_id: t.referee, p_item_id: itemId });
@@ -1335,8 +1335,8 @@ describe("points", () => {
 
     expect((await points(t.company)).map((x) => [x.type, x.points, x.reference_id, x.memo])).toEqual([
       ["ADMIN_GRANT", 500, expect.any(String), "seed"],
-      ["REDEMPTION_PROMO_CODE", -300, r1.redemption.id, "20% off"],
-      ["REDEMPTION_FREE_ACCESS", -150, r2.redemption.id, "Free month"],
+      ["REDEMPTION_DISCOUNT", -300, r1.redemption.id, "20% off"],
+      ["REDEMPTION_PRODUCT_UNLOCK", -150, r2.redemption.id, "Free month"],
       ["REDEMPTION_REFUND", 300, r1.redemption.id, "promo API down"],
     ]);
     await expectCacheMatchesLedger(t.company);
