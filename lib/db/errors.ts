@@ -1,7 +1,8 @@
 /**
  * A rule of the domain refused the request. `status` is the HTTP status a route
  * should answer with (400, 403, 404, 409); `message` is safe to show to the user.
- * SQL functions raise these as SQLSTATE `RL<status>` (see supabase/migrations).
+ * SQL functions raise these as SQLSTATE `RL<status>` (supabase/schemas). 503: the database
+ * was too busy to answer in time (see `toDomainError`); nothing was written.
  */
 export class DomainError extends Error {
   constructor(
@@ -43,6 +44,11 @@ export function toDomainError(err: unknown): unknown {
   const message = typeof e?.message === "string" ? e.message : "";
   const ours = /^RL(4\d\d)$/.exec(code);
   if (ours) return new DomainError(Number(ours[1]), message || "invalid input");
+  // a bounded wait ran out (lib/db/pg.ts APP_DB_LIMITS) or a deadlock was broken: the
+  // transaction rolled back, so the same request can simply be sent again
+  if (["55P03", "57014", "40P01", "40001"].includes(code) || message === "timeout exceeded when trying to connect") {
+    return new DomainError(503, "Referly's database is busy right now: nothing was saved, try again in a few seconds");
+  }
   switch (code) {
     case "23514": // check_violation
       return new DomainError(400, constraintWords(message, typeof e?.constraint === "string" ? e.constraint : undefined) ?? "A value is not allowed");

@@ -29,8 +29,8 @@ async function makeBackend(): Promise<RpcBackend> {
     return createSupabaseBackend(e.SUPABASE_URL, e.SUPABASE_SERVICE_ROLE_KEY);
   }
   if (e.DATABASE_URL) {
-    const { createPgBackend } = await import("./pg");
-    return createPgBackend(e.DATABASE_URL);
+    const { APP_DB_LIMITS, createPgBackend } = await import("./pg");
+    return createPgBackend(e.DATABASE_URL, 10, APP_DB_LIMITS);
   }
   throw new Error(
     "No database configured: set DATABASE_URL or SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY, or start with `npm run dev`, which starts an embedded Postgres.",
@@ -47,7 +47,9 @@ export function getBackend(): Promise<RpcBackend> {
 /**
  * Call the SQL function `public.<name>` and parse its result with `schema`.
  * Throws DomainError (status 400/403/404/409, user-facing message) when the function
- * refuses the input; any other error propagates (routes answer 5xx).
+ * refuses the input, DomainError 503 when the database is busy (a lock, statement or pool
+ * wait ran out, or a deadlock: nothing was written, try again); any other error propagates
+ * (routes answer 5xx).
  */
 export async function rpc<T>(
   name: string,

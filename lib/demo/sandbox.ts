@@ -12,7 +12,7 @@
  * POST and GET /checkout_configurations, POST /transfers (one transfer per idempotence
  * key, as Whop does), POST /promo_codes (one code per `Idempotency-Key` header; a code already
  * taken in the company without that key is a 400), GET /promo_codes?company_id= (the
- * company's codes, one page), POST /notifications (checked, answers {success: true}; what was
+ * company's codes, one page), POST /notifications (checked, an Idempotency-Key header required, answers {success: true}; what was
  * sent is in the requests log). Answers have the SDK's shapes (amounts in decimal
  * currency units). `fail` and `delay` make a route answer an error or answer late.
  */
@@ -330,6 +330,9 @@ export async function startWhopSandbox(initial: Partial<SandboxState> = {}, port
       if (typeof b.title !== "string" || typeof b.content !== "string" || (typeof b.experience_id !== "string" && typeof b.company_id !== "string")) {
         return answer(res, 400, { error: { message: "title, content and experience_id or company_id are required" } });
       }
+      // Referly sends every create with an Idempotency-Key (a retry after a lost answer must
+      // not notify twice): the stand-in refuses one without, so a missing key fails a test
+      if (!idempotencyKey) return answer(res, 400, { error: { message: "Idempotency-Key header is required" } });
       // queued for delivery, as Whop answers
       return answer(res, 200, { success: true });
     }

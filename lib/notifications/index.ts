@@ -73,8 +73,10 @@ async function send(n: Due): Promise<string | null> {
   try {
     await whop().notifications.create(
       { experience_id: n.experience_id, user_ids: [n.user_id], ...renderNotification(n.kind, n.data) },
-      // bounded: the webhook waits for this, and the job retries anything slow
-      { idempotencyKey: `notification-${n.id}`, timeout: 5_000, maxRetries: 0 },
+      // bounded: the webhook waits for this, and the job retries anything slow. The key goes
+      // as a header: @whop/sdk drops its own idempotencyKey option (the client configures no
+      // idempotency header), and a retry after a lost answer must not notify twice.
+      { headers: { "Idempotency-Key": `notification-${n.id}` }, timeout: 5_000, maxRetries: 0 },
     );
     return null;
   } catch (err) {

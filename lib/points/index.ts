@@ -102,7 +102,7 @@ export async function redeemItem(companyId: string, userId: string, itemId: stri
       one_per_customer: true,
       stock: 1,
       plan_ids: config.plan_id ? [config.plan_id] : null,
-    });
+    }, { headers: { "Idempotency-Key": `redemption-${redemption.id}` } });
   } catch (err) {
     return rpc(
       "settle_redemption",

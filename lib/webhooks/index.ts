@@ -15,8 +15,9 @@
  * notifications job, never a reason to answer other than 200.
  *
  * Answers: 401 missing/forged/tampered/stale signature; 400 malformed JSON or an
- * unknown shape; 200 {outcome, duplicate}; a database failure throws (route → 500,
- * so Whop retries).
+ * unknown shape; 200 {outcome, duplicate}; 503 with Retry-After when the database was too
+ * busy (a lock or statement bound ran out: nothing written, Whop redelivers); any other
+ * database failure throws (route → 500, so Whop retries).
  */
 import { z } from "zod";
 import { DomainError, rpc } from "../db";
@@ -118,6 +119,8 @@ const Processed = z.object({ duplicate: z.boolean(), outcome: z.string().nullabl
 
 export interface WebhookAnswer {
   status: number;
+  /** seconds, with a 503: when Whop should deliver again */
+  retryAfter?: number;
   body: { ok: boolean; outcome?: string | null; duplicate?: boolean; error?: string };
 }
 
@@ -155,6 +158,10 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
   } catch (err) {
     if (err instanceof DomainError && err.status < 500) {
       return { status: 400, body: { ok: false, error: err.message } };
+    }
+    // its locks or its time ran out: nothing was written, Whop delivers it again
+    if (err instanceof DomainError && err.status === 503) {
+      return { status: 503, retryAfter: 5, body: { ok: false, error: err.message } };
     }
     throw err;
   }

@@ -11,10 +11,11 @@ import { whop } from "./client";
  * Returns the purchase_url. Throws the SDK's APIError when Whop refuses.
  */
 export async function createReferralCheckout(planId: string, referralCode: string, clickId: string): Promise<string> {
-  const config = await whop().checkoutConfigurations.create({
-    plan_id: planId,
-    metadata: { referral_code: referralCode, click_id: clickId },
-  });
+  const config = await whop().checkoutConfigurations.create(
+    { plan_id: planId, metadata: { referral_code: referralCode, click_id: clickId } },
+    // one checkout per counted click, whatever the SDK retries
+    { headers: { "Idempotency-Key": `checkout-${clickId}` } },
+  );
   if (!config.purchase_url) throw new Error("Whop returned a checkout without purchase_url");
   return config.purchase_url;
 }

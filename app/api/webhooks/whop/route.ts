@@ -27,5 +27,8 @@ export async function POST(req: Request) {
     }
   }
   const answer = await receiveWhopWebhook(Buffer.concat(chunks).toString("utf8"), req.headers);
-  return Response.json(answer.body, { status: answer.status });
+  return Response.json(answer.body, {
+    status: answer.status,
+    headers: answer.retryAfter ? { "Retry-After": String(answer.retryAfter) } : undefined,
+  });
 }

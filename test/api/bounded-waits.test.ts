@@ -1,0 +1,67 @@
+/**
+ * Every database wait of the app is bounded (lib/db/pg.ts APP_DB_LIMITS). While one
+ * company's rollups lock is held elsewhere, that company's payment webhook answers 503 with
+ * Retry-After once its lock wait runs out, writing nothing; another company's webhook is
+ * answered meanwhile; the same delivery, sent again after the lock is free, is applied once.
+ */
+import pg from "pg";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { apiCodeFor as codeFor, apiRows as rows, ids, paymentEvent as payment, signedHeaders } from "../helpers";
+
+async function post(event: { id: string }) {
+  const body = JSON.stringify(event);
+  const res = await fetch(`${inject("apiUrl")}/api/webhooks/whop`, { method: "POST", headers: signedHeaders(body, { id: event.id }), body });
+  return { status: res.status, retryAfter: res.headers.get("retry-after"), json: (await res.json()) as Record<string, unknown>, at: Date.now() };
+}
+
+let holder: pg.Client | undefined;
+afterEach(async () => {
+  await holder?.query("rollback").catch(() => {});
+  await holder?.end().catch(() => {});
+  holder = undefined;
+});
+
+describe("bounded waits", () => {
+  it("a payment that can't get its company's lock answers 503 + Retry-After, writes nothing, and is applied once when redelivered", { timeout: 60_000 }, async () => {
+    const busy = ids();
+    const other = ids();
+    const busyCode = await codeFor(busy.company, busy.referrer);
+    const otherCode = await codeFor(other.company, other.referrer);
+
+    // another session holds the busy company's rollups lock (what a long rebuild or a stuck writer does)
+    holder = new pg.Client({ connectionString: inject("apiDbUrl") });
+    await holder.connect();
+    await holder.query("begin");
+    await holder.query("select pg_advisory_xact_lock(hashtextextended('rollups:' || $1, 0))", [busy.company]);
+
+    const stuckEvent = payment(busy, { metadata: { referral_code: busyCode } });
+    const sent = Date.now();
+    const stuck = post(stuckEvent);
+    const meanwhile = await post(payment(other, { metadata: { referral_code: otherCode } }));
+    const refused = await stuck;
+
+    expect(meanwhile.status).toBe(200);
+    expect(meanwhile.json).toMatchObject({ ok: true, outcome: "commission_created" });
+    expect(meanwhile.at).toBeLessThan(refused.at); // answered while the busy company's webhook still waited
+    expect(refused.status).toBe(503);
+    expect(refused.retryAfter).toBe("5");
+    expect(refused.json).toEqual({ ok: false, error: expect.stringMatching(/busy.*nothing was saved/) });
+    expect(refused.at - sent).toBeGreaterThanOrEqual(4_500); // it waited its lock bound, no longer
+    const written = await rows(
+      `select (select count(*) from public.webhook_events where event_id = $1)::int as events,
+              (select count(*) from public.payments where company_id = $2)::int as payments,
+              (select count(*) from public.commissions where company_id = $2)::int as commissions`,
+      [stuckEvent.id, busy.company],
+    );
+    expect(written).toEqual([{ events: 0, payments: 0, commissions: 0 }]);
+
+    await holder.query("rollback");
+    const redelivered = await post(stuckEvent);
+    expect(redelivered.status).toBe(200);
+    expect(redelivered.json).toEqual({ ok: true, duplicate: false, outcome: "commission_created" });
+    const again = await post(stuckEvent);
+    expect(again.json).toEqual({ ok: true, duplicate: true, outcome: "commission_created" });
+    const commissions = await rows<{ amount_cents: string }>(`select amount_cents from public.commissions where company_id = $1`, [busy.company]);
+    expect(commissions.map((c) => c.amount_cents)).toEqual(["1000"]);
+  });
+});
