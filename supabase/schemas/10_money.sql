@@ -238,6 +238,7 @@ declare
   v_available bigint;
   v_payout public.payouts;
 begin
+  perform public.lock_rollups(p_company_id);  -- first, the lock order of every writer
   v_program := public.ensure_program(p_company_id);
   perform pg_advisory_xact_lock(hashtextextended('payout:' || p_company_id || ':' || p_user_id, 0));
   if exists (select 1 from public.payouts where company_id = p_company_id and user_id = p_user_id
@@ -280,6 +281,7 @@ declare
   v_program public.programs;
   v_amount bigint;
 begin
+  perform public.lock_rollups(p_company_id);  -- first, the lock order of every writer
   select * into v_program from public.programs where company_id = p_company_id;
   select * into v from public.payouts where company_id = p_company_id and id = p_payout_id for update;
   if v.id is null then raise exception 'No such payout' using errcode = 'RL404'; end if;
@@ -338,6 +340,7 @@ create function public.complete_payout(p_company_id text, p_payout_id uuid, p_tr
 language plpgsql security definer set search_path = '' as $$
 declare v public.payouts;
 begin
+  perform public.lock_rollups(p_company_id);  -- first, the lock order of every writer
   select * into v from public.payouts where company_id = p_company_id and id = p_payout_id for update;
   if v.id is null then raise exception 'No such payout' using errcode = 'RL404'; end if;
   if v.status = 'completed' and v.whop_transfer_id = p_transfer_id then return to_jsonb(v); end if;
@@ -359,6 +362,7 @@ create function public.fail_payout(p_company_id text, p_payout_id uuid, p_error 
 language plpgsql security definer set search_path = '' as $$
 declare v public.payouts;
 begin
+  perform public.lock_rollups(p_company_id);  -- first, the lock order of every writer
   select * into v from public.payouts where company_id = p_company_id and id = p_payout_id for update;
   if v.id is null then raise exception 'No such payout' using errcode = 'RL404'; end if;
   if v.status <> 'processing' then raise exception 'A % payout can''t fail', v.status using errcode = 'RL409'; end if;
@@ -372,6 +376,7 @@ create function public.cancel_payout(p_company_id text, p_payout_id uuid, p_reas
 language plpgsql security definer set search_path = '' as $$
 declare v public.payouts;
 begin
+  perform public.lock_rollups(p_company_id);  -- first, the lock order of every writer
   select * into v from public.payouts where company_id = p_company_id and id = p_payout_id for update;
   if v.id is null then raise exception 'No such payout' using errcode = 'RL404'; end if;
   if v.status not in ('requested', 'failed') then
@@ -429,6 +434,7 @@ returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare v public.commissions;
 begin
+  perform public.lock_rollups(p_company_id);  -- first, the lock order of every writer
   if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
   select * into v from public.commissions where company_id = p_company_id and id = p_commission_id for update;
   if v.id is null or v.kind <> 'commission' then raise exception 'No such commission' using errcode = 'RL404'; end if;

@@ -436,7 +436,8 @@ $$;
 --            cancelled; withheld points are never granted.
 -- Either way the counters move with it (sync_referral_counted): an approved held referral
 -- starts to count, a rejected one stops. decide_referrals calls this for bulk decisions.
--- Locks: the referral, then its payments (as refunds do), then each beneficiary's payout
+-- Locks: the company's rollups lock first (the order of every writer, as webhooks take it),
+-- then the referral, then its payments (as refunds do), then each beneficiary's payout
 -- lock (as request_payout), then the payouts its commissions are in, then the commissions
 -- — the order refunds and payouts use, so a decision racing either waits instead of
 -- deadlocking, and a payout requested meanwhile never asks for money the decision moved.
@@ -459,6 +460,7 @@ begin
   if p_decision not in ('approve', 'reject') then raise exception 'Decide approve or reject' using errcode = 'RL400'; end if;
   if coalesce(trim(p_reason), '') = '' then raise exception 'Give a reason' using errcode = 'RL400'; end if;
   if coalesce(p_actor, '') !~ '^user_' then raise exception 'The deciding admin''s user id is needed' using errcode = 'RL400'; end if;
+  perform public.lock_rollups(p_company_id);
   select * into v_ref from public.referrals where company_id = p_company_id and id = p_referral_id for update;
   if v_ref.id is null then raise exception 'No such referral' using errcode = 'RL404'; end if;
   if v_ref.fraud_status not in ('flagged', 'held') then

@@ -50,6 +50,11 @@ end $$;
 -- → 'no_company', an unhandled type → 'recorded'); remembers the member's normalised email
 -- from referly_signals on their user row (the email_duplicate check compares it; the stored
 -- payload leaves referly_signals out); stores the outcome. Returns {duplicate, outcome}.
+-- Lock order: an event that writes takes its company's rollups lock (lock_rollups) before
+-- any row, the order every writer of a company follows (docs/architecture.md, "Data rules").
+-- Each of them takes that lock anyway, through the rollup triggers; taken late, a refund
+-- (rollups, then the referral) and a deactivation of the same member (the referral, then
+-- rollups) each held what the other waited for.
 create function public.process_webhook_event(p_event_id text, p_type text, p_company_id text, p_data jsonb)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
@@ -67,6 +72,10 @@ begin
   if not found then
     return jsonb_build_object('duplicate', true,
       'outcome', (select outcome from public.webhook_events where event_id = p_event_id));
+  end if;
+  if v_company ~ '^biz_' and p_type in ('payment.succeeded', 'membership.activated', 'membership.deactivated',
+                                        'refund.created', 'refund.updated', 'dispute.created') then
+    perform public.lock_rollups(v_company);
   end if;
   if v_company is null or v_company !~ '^biz_' then
     v_outcome := 'no_company';
