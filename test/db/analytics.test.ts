@@ -31,6 +31,8 @@ import {
   uid,
   webhook,
 } from "../helpers";
+import * as world from "../world";
+import { check, earnings, expectConsistent, refund, settings } from "../world";
 
 const sql = pool(inject("sqlDbUrl"));
 
@@ -43,16 +45,6 @@ afterAll(async () => {
 type Json = any;
 
 // ── helpers ─────────────────────────────────────────────────────────────────
-
-const settings = (company: string, s: Record<string, unknown>) =>
-  call("update_program_settings", { p_company_id: company, p_settings: s });
-
-const check = (company: string) => call("check_analytics", { p_company_id: company });
-
-/** check_analytics(company) finds no difference between the rollups and the source rows. */
-async function expectConsistent(company: string, when = "") {
-  expect(await check(company), `check_analytics ${when}`).toEqual({ ok: true, differences: [] });
-}
 
 const rebuild = (company: string) => call("rebuild_analytics", { p_company_id: company });
 
@@ -80,39 +72,21 @@ async function pages(fn: string, company: string, filter: Record<string, unknown
 const detail = (company: string, user: string) => call("get_member_detail", { p_company_id: company, p_user_id: user });
 const memberRow = async (company: string, user: string) => (await detail(company, user))?.member;
 
-const earnings = (company: string, user: string) =>
-  call("get_user_referral_earnings", { p_company_id: company, p_user_id: user });
-
 const wallet = (company: string, user: string) => call("get_member_wallet", { p_company_id: company, p_user_id: user });
 
 const memberView = (company: string, user: string, username: string) =>
   call("get_member_view", { p_company_id: company, p_user_id: user, p_username: username, p_name: null });
 
-/** A click on /r/CODE as record_click sees it. */
+/** A click on /r/CODE as record_click sees it (world.click, in the positional form the seeding reads best in). */
 const click = (code: string, visitor: string, referrer: string | null, country: string | null, bot = false) =>
-  call("record_click", {
-    p_code: code,
-    p_visitor_hash: visitor,
-    p_user_agent: bot ? "Googlebot/2.1" : "Mozilla/5.0",
-    p_referrer_url: referrer,
-    p_country: country,
-    p_is_bot: bot,
-  });
+  world.click(code, { visitor, referrer, country, bot });
 
-/** `user` (shown as `username`) pays `total` dollars with `metadata`; returns the outcome and the payment id. */
-async function buy(
-  company: string,
-  user: string,
-  username: string,
-  total: number,
-  metadata: Record<string, unknown> | null = null,
-): Promise<{ outcome: string; id: string }> {
-  const id = uid("pay_");
-  const data = { ...paymentData({ id, user, total, metadata }), user: { id: user, username, name: username } };
-  const r = await pay(company, data);
-  expect(r.duplicate).toBe(false);
-  return { outcome: r.outcome, id };
-}
+/**
+ * `user` (shown as `username`, also as the name) pays `total` dollars with `metadata`
+ * (world.buy; every payment here is new, asserted); returns the outcome and the payment id.
+ */
+const buy = (company: string, user: string, username: string, total: number, metadata: Record<string, unknown> | null = null) =>
+  world.buy(company, { payer: user, username, total, metadata, fresh: true });
 
 const membership = (
   type: "membership.activated" | "membership.deactivated",
@@ -128,23 +102,8 @@ const membership = (
     metadata,
   });
 
-const refund = (company: string, paymentId: string, amount: number) =>
-  webhook(uid("evt_"), "refund.created", company, {
-    id: uid("re_"),
-    amount,
-    currency: "usd",
-    status: "succeeded",
-    payment: { id: paymentId },
-  });
-
-const dispute = (company: string, id: string, paymentId: string, amount: number) =>
-  webhook(uid("evt_"), "dispute.created", company, {
-    id,
-    amount,
-    currency: "usd",
-    status: "needs_response",
-    payment: { id: paymentId },
-  });
+/** dispute.created `id` of `amount` dollars against `paymentId` (world.dispute). */
+const dispute = (company: string, id: string, paymentId: string, amount: number) => world.dispute(company, paymentId, amount, { id });
 
 /** Run `statements` in one transaction; the ledger ones with triggers off (it is append-only). */
 async function inTransaction(statements: { text: string; params: unknown[]; ledger?: boolean }[]) {

@@ -23,6 +23,22 @@ import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { DomainError, type RpcBackend } from "../../lib/db";
 import { createPgBackend } from "../../lib/db/pg";
 import { call, codeOf, expectDomainError, ids, pay, paymentData, pool, sqlDb, sqlRows as rows, uid, webhook } from "../helpers";
+import * as world from "../world";
+import {
+  availableBalance,
+  check,
+  claim,
+  completePayout,
+  consistentAfterEach,
+  expectConsistent,
+  refund,
+  requestPayout,
+  settings,
+  startPayout,
+  user,
+  type Net,
+  type Signals,
+} from "../world";
 
 const sql = pool(inject("sqlDbUrl"));
 
@@ -32,11 +48,7 @@ afterAll(async () => {
 });
 
 /** The companies the running test made: after each test, check_analytics must be ok for every one. */
-const made: string[] = [];
-afterEach(async () => {
-  const companies = made.splice(0);
-  for (const c of companies) await expectConsistent(c, `after the test (${c})`);
-});
+const made = consistentAfterEach();
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -46,40 +58,17 @@ type Json = any;
 /** A keyed hash as lib/fraud makes them (64 hex characters) of a label. */
 const h = (label: string) => createHash("sha256").update(label).digest("hex");
 
-/** A fresh Whop user id. */
-const user = (tag: string) => `user_${tag}${uid()}`;
 /** The admin who decides. */
 const ADMIN = "user_admin0fraud";
 
-const settings = (company: string, s: Record<string, unknown>) =>
-  call("update_program_settings", { p_company_id: company, p_settings: s });
-
-const check = (company: string) => call("check_analytics", { p_company_id: company });
-/** check_analytics(company) finds no difference between the rollups and the source rows. */
-async function expectConsistent(company: string, when = "") {
-  expect(await check(company), `check_analytics ${when}`).toEqual({ ok: true, differences: [] });
-}
-
-interface Net {
-  ip?: string;
-  prefix?: string;
-  device?: string;
-}
-
-/** A click on `referrer`'s link (record_click) from a visitor with these keyed hashes; returns code and click id. */
+/**
+ * A click on `referrer`'s link (world.click) from a visitor with these keyed hashes; returns
+ * code and click id. Kept here: it takes the referrer rather than the code, passes the three
+ * hashes always, and asserts the code was found.
+ */
 async function click(company: string, referrer: string, net: Net = {}) {
   const code = await codeOf(company, referrer);
-  const r = await call("record_click", {
-    p_code: code,
-    p_visitor_hash: uid("visitor"),
-    p_user_agent: "Mozilla/5.0",
-    p_referrer_url: null,
-    p_country: null,
-    p_is_bot: false,
-    p_ip_hash: net.ip ?? null,
-    p_ip_prefix_hash: net.prefix ?? null,
-    p_device_hash: net.device ?? null,
-  });
+  const r = await world.click(code, { net });
   expect(r.found).toBe(true);
   return { code, clickId: r.click_id as string };
 }
@@ -94,14 +83,6 @@ const visit = (company: string, member: string, net: Net) =>
     p_device_hash: net.device ?? null,
   });
 
-interface Signals {
-  email?: string;
-  email_disposable?: boolean;
-  method_hash?: string;
-  card_brand?: string;
-  card_last4?: string;
-}
-
 /** A card as lib/fraud hashes it (brand + last4 + billing postal code) and the signals a payment with it carries. */
 const card = (brand: string, last4: string, postal: string): Signals => ({
   method_hash: h(`card:${brand}:${last4}:${postal}`),
@@ -110,23 +91,12 @@ const card = (brand: string, last4: string, postal: string): Signals => ({
 });
 
 /**
- * `payer` pays `total` dollars: through `code` and/or `clickId` when given (checkout
- * metadata), with `signals` as referly_signals. Returns the outcome and the payment id.
+ * `payer` pays `total` dollars (world.buy): through `code` and/or `clickId` when given
+ * (checkout metadata), with `signals` as referly_signals; every payment here is new
+ * (asserted). Returns the outcome and the payment id (and the rest of world.buy's answer).
  */
-async function buy(
-  company: string,
-  payer: string,
-  total: number,
-  o: { code?: string; clickId?: string; signals?: Signals } = {},
-): Promise<{ outcome: string; id: string }> {
-  const id = uid("pay_");
-  const metadata =
-    o.code || o.clickId ? { ...(o.code ? { referral_code: o.code } : {}), ...(o.clickId ? { click_id: o.clickId } : {}) } : null;
-  const data = { ...paymentData({ id, user: payer, total, metadata }), ...(o.signals ? { referly_signals: o.signals } : {}) };
-  const r = await pay(company, data);
-  expect(r.duplicate).toBe(false);
-  return { outcome: r.outcome, id };
-}
+const buy = (company: string, payer: string, total: number, o: { code?: string; clickId?: string; signals?: Signals } = {}) =>
+  world.buy(company, { payer, total, ...o, fresh: true });
 
 /** The member's normalised email, as the webhook of their own membership brings it. */
 async function email(company: string, member: string, address: string) {
@@ -138,10 +108,6 @@ async function email(company: string, member: string, address: string) {
     referly_signals: { email: address },
   });
 }
-
-/** `member` enters `referrer`'s code ("who invited you?"). */
-const claim = async (company: string, member: string, referrer: string) =>
-  call("claim_referral", { p_company_id: company, p_user_id: member, p_code: await codeOf(company, referrer), p_username: null });
 
 interface Referral {
   id: string;
@@ -232,29 +198,9 @@ const decide = (company: string, referralId: string, decision: string, reason: s
     p_actor: actor,
   });
 
-const requestPayout = (company: string, member: string, backend?: RpcBackend) =>
-  call("request_payout", { p_company_id: company, p_user_id: member }, backend);
-const startPayout = (company: string, payoutId: string) => call("start_payout", { p_company_id: company, p_payout_id: payoutId });
-const completePayout = (company: string, payoutId: string) =>
-  call("complete_payout", { p_company_id: company, p_payout_id: payoutId, p_transfer_id: uid("xfer_") });
-const availableBalance = (company: string, member: string): Promise<number> =>
-  call("available_balance", { p_company_id: company, p_user_id: member });
-
-const payouts = (company: string) =>
-  rows<{ id: string; user_id: string; amount: number; status: string; reason: string | null }>(
-    `select id::text, user_id, amount_cents::int as amount, status, reason from public.payouts
-     where company_id = $1 order by requested_at, id`,
-    [company],
-  );
-
-const refund = (company: string, paymentId: string, amount: number) =>
-  webhook(uid("evt_"), "refund.created", company, {
-    id: uid("re_"),
-    amount,
-    currency: "usd",
-    status: "succeeded",
-    payment: { id: paymentId },
-  });
+/** world.payouts narrowed to the columns this file asserts: id, user_id, amount (cents), status, reason. */
+const payouts = async (company: string) =>
+  (await world.payouts(company)).map(({ id, user_id, amount, status, reason }) => ({ id, user_id, amount, status, reason }));
 
 /**
  * Money consistency of a company, as a member would check it: for every member the money
@@ -303,15 +249,11 @@ async function awayFromMidnight(s: number) {
 
 /**
  * A company whose referrer `r` (with code) is set up, fast_conversion off unless asked
- * (fraud_min_seconds 0) so each signal can be seen alone, plus `extra` settings.
+ * (fraud_min_seconds 0) so each signal can be seen alone, plus `extra` settings (on the
+ * program's own defaults, not world.QUIET); checked by check_analytics after the test.
  */
-async function company(extra: Record<string, unknown> = {}) {
-  const t = ids();
-  made.push(t.company);
-  await settings(t.company, { fraud_min_seconds: 0, ...extra });
-  await codeOf(t.company, t.referrer, `r${t.company.slice(-6)}`);
-  return t;
-}
+const company = (extra: Record<string, unknown> = {}) =>
+  world.company({ fraud_min_seconds: 0, ...extra }, { defaults: {}, made, referrerCode: true });
 
 /**
  * A throwaway email (as lib/fraud reports mailinator.com): flags disposable_email (20) and,

@@ -25,6 +25,21 @@ import {
   uid,
   webhook,
 } from "../helpers";
+import {
+  availableBalance,
+  cancelPayout,
+  claim,
+  completePayout,
+  dispute,
+  earnings,
+  failPayout,
+  payouts,
+  refund,
+  requestPayout,
+  settings,
+  startPayout,
+  user,
+} from "../world";
 
 const db = sqlDb();
 const sql = pool(inject("sqlDbUrl"));
@@ -36,49 +51,9 @@ afterAll(async () => {
 
 // ── helpers ─────────────────────────────────────────────────────────────────
 
-/** A fresh Whop user id. */
-const user = (tag: string) => `user_${tag}${uid()}`;
-
-/** `member` enters `referrer`'s code ("who invited you?"): `referrer` becomes member's referrer. */
-const claim = async (company: string, member: string, referrer: string) =>
-  call("claim_referral", {
-    p_company_id: company,
-    p_user_id: member,
-    p_code: await codeOf(company, referrer),
-    p_username: null,
-  });
-
-const settings = (company: string, s: Record<string, unknown>) =>
-  call("update_program_settings", { p_company_id: company, p_settings: s });
-
 /** A `payment.succeeded` data object (see paymentData) of product `prod_default` unless another is given. */
 const payment = (o: Parameters<typeof paymentData>[0]) =>
   paymentData({ ...o, product: o.product ?? "prod_default" });
-
-/** refund.created / refund.updated: a Whop Refund {id, amount (decimal units), status, payment:{id}}. */
-const refund = (
-  company: string,
-  o: { id: string; payment: string; amount: number; status?: string },
-  type: "refund.created" | "refund.updated" = "refund.created",
-  eventId = uid("evt_"),
-) =>
-  webhook(eventId, type, company, {
-    id: o.id,
-    amount: o.amount,
-    currency: "usd",
-    status: o.status ?? "succeeded",
-    payment: { id: o.payment },
-  });
-
-/** dispute.created: a Whop Dispute {id, amount, payment:{id}}. */
-const dispute = (company: string, o: { id: string; payment: string; amount: number }) =>
-  webhook(uid("evt_"), "dispute.created", company, {
-    id: o.id,
-    amount: o.amount,
-    currency: "usd",
-    status: "needs_response",
-    payment: { id: o.payment },
-  });
 
 interface Commission {
   id: string;
@@ -117,40 +92,6 @@ const ledger = (company: string) =>
   rows<{ kind: string; user_id: string; amount: number; reference_type: string; reference_id: string; memo: string | null }>(
     `select kind, user_id, amount_cents::int as amount, reference_type, reference_id, memo
      from public.transactions where company_id = $1 and kind <> 'points' order by id`,
-    [company],
-  );
-
-const earnings = (company: string, member: string) =>
-  call("get_user_referral_earnings", { p_company_id: company, p_user_id: member });
-
-const availableBalance = async (company: string, member: string): Promise<number> =>
-  call("available_balance", { p_company_id: company, p_user_id: member });
-
-const requestPayout = (company: string, member: string, backend: RpcBackend = db) =>
-  call("request_payout", { p_company_id: company, p_user_id: member }, backend);
-const startPayout = (company: string, payoutId: string) =>
-  call("start_payout", { p_company_id: company, p_payout_id: payoutId });
-const completePayout = (company: string, payoutId: string, transferId: string) =>
-  call("complete_payout", { p_company_id: company, p_payout_id: payoutId, p_transfer_id: transferId });
-const failPayout = (company: string, payoutId: string, error: string) =>
-  call("fail_payout", { p_company_id: company, p_payout_id: payoutId, p_error: error });
-const cancelPayout = (company: string, payoutId: string, reason: string) =>
-  call("cancel_payout", { p_company_id: company, p_payout_id: payoutId, p_reason: reason });
-
-interface Payout {
-  id: string;
-  user_id: string;
-  amount: number;
-  status: string;
-  error: string | null;
-  reason: string | null;
-  attempts: number;
-  whop_transfer_id: string | null;
-}
-const payouts = (company: string) =>
-  rows<Payout>(
-    `select id::text, user_id, amount_cents::int as amount, status, error, reason, attempts, whop_transfer_id
-     from public.payouts where company_id = $1 order by requested_at, id`,
     [company],
   );
 
@@ -599,7 +540,7 @@ describe("decide_commission", () => {
     await pay(t.company, p1);
     await pay(t.company, p2);
     // 30% of p2 refunded first: its commission has 600 reversed, 1400 left
-    expect(await refund(t.company, { id: uid("re_"), payment: p2.id, amount: 30 })).toEqual({
+    expect(await refund(t.company, p2.id, 30)).toEqual({
       duplicate: false,
       outcome: "refund_reversed",
     });
@@ -660,7 +601,7 @@ describe("refunds and disputes", () => {
     const p = payment({ user: t.referee, total: 100, code: await codeOf(t.company, t.referrer) });
     await pay(t.company, p);
     const re = uid("re_");
-    expect(await refund(t.company, { id: re, payment: p.id, amount: 50, status: "pending" })).toEqual({
+    expect(await refund(t.company, p.id, 50, { id: re, status: "pending" })).toEqual({
       duplicate: false,
       outcome: "refund_pending",
     });
@@ -671,14 +612,14 @@ describe("refunds and disputes", () => {
       ]),
     ).toEqual([{ refund_id: re, kind: "refund", amount_cents: 5000, status: "pending", applied_at: null }]);
 
-    expect(await refund(t.company, { id: re, payment: p.id, amount: 50, status: "succeeded" }, "refund.updated")).toEqual({
+    expect(await refund(t.company, p.id, 50, { id: re, status: "succeeded", type: "refund.updated" })).toEqual({
       duplicate: false,
       outcome: "refund_reversed",
     });
     expect(await brief(t.company)).toEqual([[t.referrer, 1, 2000, 1000, "pending"]]);
 
     // Whop sends the update again under a new event id
-    expect(await refund(t.company, { id: re, payment: p.id, amount: 50, status: "succeeded" }, "refund.updated")).toEqual({
+    expect(await refund(t.company, p.id, 50, { id: re, status: "succeeded", type: "refund.updated" })).toEqual({
       duplicate: false,
       outcome: "refund_already_applied",
     });
@@ -696,7 +637,7 @@ describe("refunds and disputes", () => {
     const t = ids();
     const p = payment({ user: t.referee, total: 100, code: await codeOf(t.company, t.referrer) });
     await pay(t.company, p);
-    expect(await refund(t.company, { id: uid("re_"), payment: p.id, amount: 30 })).toEqual({
+    expect(await refund(t.company, p.id, 30)).toEqual({
       duplicate: false,
       outcome: "refund_reversed",
     });
@@ -705,7 +646,7 @@ describe("refunds and disputes", () => {
       { currency: "USD", total_earnings: 1400, pending_earnings: 1400, paid_earnings: 0 },
     ]);
 
-    expect(await refund(t.company, { id: uid("re_"), payment: p.id, amount: 70 })).toEqual({
+    expect(await refund(t.company, p.id, 70)).toEqual({
       duplicate: false,
       outcome: "refund_reversed",
     });
@@ -715,7 +656,7 @@ describe("refunds and disputes", () => {
     ]);
     expect((await ledger(t.company)).filter((l) => l.kind === "reversal").map((l) => l.amount)).toEqual([-600, -1400]);
     // a refund beyond the payment's total moves nothing more
-    expect(await refund(t.company, { id: uid("re_"), payment: p.id, amount: 5 })).toEqual({
+    expect(await refund(t.company, p.id, 5)).toEqual({
       duplicate: false,
       outcome: "refund_recorded",
     });
@@ -729,7 +670,7 @@ describe("refunds and disputes", () => {
     const t = ids();
     const p = payment({ user: t.referee, total: 100, code: await codeOf(t.company, t.referrer) });
     await pay(t.company, p);
-    await refund(t.company, { id: uid("re_"), payment: p.id, amount: 33.33 });
+    await refund(t.company, p.id, 33.33);
     // 2000 × 3333 / 10000 = 666.6 → 667
     expect(await brief(t.company)).toEqual([[t.referrer, 1, 2000, 667, "pending"]]);
 
@@ -738,10 +679,10 @@ describe("refunds and disputes", () => {
     const q = payment({ user: u.referee, total: 100, code: await codeOf(u.company, u.referrer) });
     await pay(u.company, q);
     // 2500 × 6 / 10000 = 1.5 → 1 (half down)
-    await refund(u.company, { id: uid("re_"), payment: q.id, amount: 0.06 });
+    await refund(u.company, q.id, 0.06);
     expect(await brief(u.company)).toEqual([[u.referrer, 1, 2500, 1, "pending"]]);
     // 2500 × 8 / 10000 = 2 in all: 1 more
-    await refund(u.company, { id: uid("re_"), payment: q.id, amount: 0.02 });
+    await refund(u.company, q.id, 0.02);
     expect(await brief(u.company)).toEqual([[u.referrer, 1, 2500, 2, "pending"]]);
     expect((await ledger(u.company)).filter((l) => l.kind === "reversal").map((l) => l.amount)).toEqual([-1, -1]);
   });
@@ -751,7 +692,7 @@ describe("refunds and disputes", () => {
     await pay(t.company, payment({ user: t.referee, total: 100, code: await codeOf(t.company, t.referrer) }));
     const before = await ledger(t.company);
     const evt = uid("evt_");
-    expect(await refund(t.company, { id: uid("re_"), payment: "pay_nosuch", amount: 100 }, "refund.created", evt)).toEqual({
+    expect(await refund(t.company, "pay_nosuch", 100, { eventId: evt })).toEqual({
       duplicate: false,
       outcome: "unknown_payment",
     });
@@ -770,7 +711,7 @@ describe("refunds and disputes", () => {
     const p = payment({ user: c, total: 100, code: await codeOf(t.company, b) });
     await pay(t.company, p);
     const dp = uid("dp_");
-    expect(await dispute(t.company, { id: dp, payment: p.id, amount: 100 })).toEqual({
+    expect(await dispute(t.company, p.id, 100, { id: dp })).toEqual({
       duplicate: false,
       outcome: "dispute_reversed",
     });
@@ -791,7 +732,7 @@ describe("refunds and disputes", () => {
     const t = ids();
     const p = payment({ user: t.referee, total: 100, code: await codeOf(t.company, t.referrer) });
     await pay(t.company, p);
-    expect(await dispute(t.company, { id: uid("dp_"), payment: p.id, amount: 25 })).toEqual({
+    expect(await dispute(t.company, p.id, 25)).toEqual({
       duplicate: false,
       outcome: "dispute_reversed",
     });
@@ -816,7 +757,7 @@ describe("clawback after a payout", () => {
     expect(await brief(t.company)).toEqual([[t.referrer, 1, 2000, 0, "paid"]]);
 
     const re = uid("re_");
-    expect(await refund(t.company, { id: re, payment: p1, amount: 100 })).toEqual({
+    expect(await refund(t.company, p1, 100, { id: re })).toEqual({
       duplicate: false,
       outcome: "refund_reversed",
     });
@@ -1036,7 +977,7 @@ describe("a refund racing a payout", () => {
     const t = ids();
     const [p1] = await earn(t.company, t.referrer, t.referee, [100], { ledger_account_id: "ldgr_test" });
     const po = await requestPayout(t.company, t.referrer);
-    expect(await refund(t.company, { id: uid("re_"), payment: p1, amount: 100 })).toEqual({
+    expect(await refund(t.company, p1, 100)).toEqual({
       duplicate: false,
       outcome: "refund_reversed",
     });
@@ -1061,7 +1002,7 @@ describe("a refund racing a payout", () => {
     const [p1] = await earn(t.company, t.referrer, t.referee, [100], { ledger_account_id: "ldgr_test" });
     const po = await requestPayout(t.company, t.referrer);
     expect(po.amount_cents).toBe(2000);
-    await refund(t.company, { id: uid("re_"), payment: p1, amount: 30 });
+    await refund(t.company, p1, 30);
     const started = await startPayout(t.company, po.id);
     expect(started).toMatchObject({ id: po.id, status: "processing", amount_cents: 1400 });
     expect(Number(started.amount)).toBe(14);
@@ -1078,7 +1019,7 @@ describe("a refund racing a payout", () => {
     const [p1] = await earn(t.company, t.referrer, t.referee, [100], { ledger_account_id: "ldgr_test" });
     const po = await requestPayout(t.company, t.referrer);
     await startPayout(t.company, po.id);
-    expect(await refund(t.company, { id: uid("re_"), payment: p1, amount: 100 })).toEqual({
+    expect(await refund(t.company, p1, 100)).toEqual({
       duplicate: false,
       outcome: "refund_reversed",
     });
@@ -1114,7 +1055,7 @@ describe("a refund racing a payout", () => {
     const po = await requestPayout(t.company, t.referrer);
     await startPayout(t.company, po.id);
     // refunded while the transfer is in flight: clawback
-    await refund(t.company, { id: uid("re_"), payment: p1, amount: 100 });
+    await refund(t.company, p1, 100);
     // ... and then Whop refuses the transfer: nothing was sent, and nothing is owed any more
     await failPayout(t.company, po.id, "Ledger account has insufficient funds");
     expect(await availableBalance(t.company, t.referrer)).toBe(0);
@@ -1135,7 +1076,7 @@ describe("a refund racing a payout", () => {
     const po = await requestPayout(t.company, t.referrer);
     const { second } = await interleave(
       { text: `select public.start_payout(p_company_id => $1, p_payout_id => $2) as v`, params: [t.company, po.id] },
-      () => refund(t.company, { id: uid("re_"), payment: p1, amount: 100 }),
+      () => refund(t.company, p1, 100),
     );
     expect(second.status).toBe("fulfilled");
     const { out, net } = await paidVsNet(t.company);
@@ -1174,7 +1115,7 @@ describe("a refund racing a payout", () => {
     );
     await Promise.allSettled(
       cases.flatMap(({ t, p1, po }) => [
-        refund(t.company, { id: uid("re_"), payment: p1, amount: 100 }),
+        refund(t.company, p1, 100),
         startPayout(t.company, po.id),
       ]),
     );
