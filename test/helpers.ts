@@ -239,6 +239,44 @@ export function paymentEvent(
   });
 }
 
+/**
+ * A program in the API's database for the ids `c` (a fresh ids() when omitted): hold_days 0,
+ * fraud off, the company registered in the Whop stand-in with the referrer as a customer,
+ * and the referrer's code. `openApp`: the referrer opens the member app first (asserted 200),
+ * so the app knows the experience and makes the code from the referrer's Whop username;
+ * otherwise the code is made here with username "alice" (apiCodeFor).
+ */
+export async function apiProgram(o: { openApp?: boolean } = {}): Promise<Ids & { code: string }> {
+  const c = ids();
+  await apiSettings(c.company, { hold_days: 0, fraud_mode: "off" });
+  await whopCompany(c.company, c.experience, { [c.referrer]: "customer" });
+  if (o.openApp) {
+    const home = await page(`/experiences/${c.experience}`, await userToken(c.referrer));
+    expect(home.status).toBe(200);
+  }
+  return { ...c, code: await apiCodeFor(c.company, c.referrer) };
+}
+
+/**
+ * A new member (a fresh `user_b…`, username "newbie", name `name`) pays `total` decimal
+ * currency units (49.99 = $49.99, the default) through `c.code`: a signed payment.succeeded
+ * delivered to the running app, `extra` merged into its data; asserts 200; returns the event.
+ */
+export async function apiReferredPayment(
+  c: Ids & { code: string },
+  o: { total?: number; name?: string | null; extra?: Record<string, unknown> } = {},
+) {
+  const e = paymentEvent(c, {
+    total: o.total,
+    metadata: { referral_code: c.code },
+    user: { id: uid("user_b"), username: "newbie", name: o.name === undefined ? null : o.name },
+  });
+  Object.assign(e.data, o.extra ?? {});
+  const r = await deliver(e);
+  expect(r.status).toBe(200);
+  return e;
+}
+
 /** Tell the Whop stand-in about companies, experiences, users, access or failures. */
 export async function whopState(patch: Partial<SandboxState>) {
   const res = await fetch(`${inject("sandboxUrl")}/__sandbox/state`, {

@@ -11,6 +11,8 @@
 import { afterEach, describe, expect, inject, it } from "vitest";
 import {
   apiCodeFor,
+  apiProgram,
+  apiReferredPayment,
   apiOne as one,
   apiRows as rows,
   apiSettings as settings,
@@ -35,18 +37,11 @@ afterEach(async () => {
   await whopState({ fail: { "POST /notifications": null } as any });
 });
 
-/** A company whose referrer has opened the member app (so its experience is known). */
-async function setup(): Promise<Ids & { code: string }> {
-  const c = ids();
-  await settings(c.company, { hold_days: 0, fraud_mode: "off" });
-  await whopCompany(c.company, c.experience, { [c.referrer]: "customer" });
-  const home = await page(`/experiences/${c.experience}`, await userToken(c.referrer));
-  expect(home.status).toBe(200);
-  return { ...c, code: await apiCodeFor(c.company, c.referrer) };
-}
+/** A company whose referrer has opened the member app (so its experience is known): apiProgram. */
+const setup = () => apiProgram({ openApp: true });
+/** A new member pays `total` dollars through the referrer's code (apiReferredPayment). */
 const referredPayment = async (c: Ids & { code: string }, total = 49.99) => {
-  const r = await deliver(paymentEvent(c, { total, metadata: { referral_code: c.code }, user: { id: uid("user_b"), username: "newbie", name: null } }));
-  expect(r.status).toBe(200);
+  await apiReferredPayment(c, { total });
 };
 const sentTo = async (experience: string) =>
   (await whopRequests()).filter((r: any) => r.method === "POST" && r.path === "/notifications" && r.body.experience_id === experience);

@@ -14,6 +14,8 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { promoCodeFor } from "../../lib/rewards";
 import {
   apiCodeFor,
+  apiProgram,
+  apiReferredPayment,
   apiOne as one,
   apiRows as rows,
   apiSettings as settings,
@@ -51,22 +53,12 @@ async function whopPromoCodes(company: string) {
   return out;
 }
 
-/** A company with a member-facing experience, the referrer's code, and no hold. */
-async function setup(): Promise<Ids & { code: string }> {
-  const c = ids();
-  await settings(c.company, { hold_days: 0, fraud_mode: "off" });
-  await whopCompany(c.company, c.experience, { [c.referrer]: "customer" });
-  return { ...c, code: await apiCodeFor(c.company, c.referrer) };
-}
+/** A company with a member-facing experience, the referrer's code, and no hold: apiProgram. */
+const setup = () => apiProgram();
 
-/** A new member pays through the referrer's code (a signed webhook); returns the event. */
-async function referredPayment(c: Ids & { code: string }, extra: Record<string, unknown> = {}) {
-  const e = paymentEvent(c, { metadata: { referral_code: c.code }, user: { id: uid("user_b"), username: "newbie", name: "New Member" } });
-  Object.assign(e.data, extra);
-  const r = await deliver(e);
-  expect(r.status).toBe(200);
-  return e;
-}
+/** A new member ("New Member") pays $49.99 through the referrer's code (apiReferredPayment); returns the event. */
+const referredPayment = (c: Ids & { code: string }, extra: Record<string, unknown> = {}) =>
+  apiReferredPayment(c, { name: "New Member", extra });
 
 const promoRequests = async (key: string) =>
   (await whopRequests()).filter((r: any) => r.method === "POST" && r.path === "/promo_codes" && r.idempotencyKey === key);

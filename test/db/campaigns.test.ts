@@ -21,6 +21,8 @@ import type pg from "pg";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { createPgBackend } from "../../lib/db/pg";
 import { call, codeOf, expectDomainError, ids, pay, paymentData, pool, sqlDb, sqlRows as rows, uid, webhook } from "../helpers";
+import * as world from "../world";
+import { consistentAfterEach, refund } from "../world";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -29,36 +31,22 @@ afterAll(async () => {
   await sqlDb().close();
 });
 
-const made: string[] = [];
-afterEach(async () => {
-  for (const c of made.splice(0)) expect(await call("check_analytics", { p_company_id: c }), `check_analytics ${c}`).toEqual({ ok: true, differences: [] });
-});
+/** The companies the running test made: check_analytics must be ok for each after the test. */
+const made = consistentAfterEach((c) => c);
 
 const DAY = 86_400_000;
 const iso = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();
 
-/** A fresh company with these settings (hold_days 0 unless given, fraud off unless given). */
-async function company(settings: Record<string, unknown> = {}) {
-  const t = ids();
-  made.push(t.company);
-  await call("update_program_settings", { p_company_id: t.company, p_settings: { hold_days: 0, fraud_mode: "off", ...settings } });
-  return t;
-}
+/** A fresh company with these settings (hold_days 0 unless given, fraud off unless given: world.QUIET), checked after the test. */
+const company = (settings: Record<string, unknown> = {}) => world.company(settings, { made });
 
 /** An active campaign (started an hour ago, ends in `days`), scheduled. */
 const campaign = (companyId: string, c: Record<string, unknown> = {}, days = 10): Promise<Json> =>
   call("create_campaign", { p_company_id: companyId, p_campaign: { name: "Sprint", start_date: iso(-3_600_000), end_date: iso(days * DAY), scheduled: true, ...c } });
 
-/** `payer` pays `total` through `referrer`'s code; returns the payment id and outcome. */
-async function buy(companyId: string, referrer: string, payer: string, total = 100, extra: Record<string, unknown> = {}) {
-  const code = await codeOf(companyId, referrer);
-  const data = { ...paymentData({ user: payer, total, code }), ...extra };
-  const r = await pay(companyId, data);
-  return { id: data.id as string, outcome: r.outcome as string, data };
-}
-
-const refund = (companyId: string, paymentId: string, amount: number) =>
-  webhook(uid("evt_"), "refund.created", companyId, { id: uid("rfnd_"), amount, status: "succeeded", payment: { id: paymentId } });
+/** `payer` pays `total` dollars through `referrer`'s code (world.buy); returns the payment id, outcome and data. */
+const buy = (companyId: string, referrer: string, payer: string, total = 100, extra: Record<string, unknown> = {}) =>
+  world.buy(companyId, { via: referrer, payer, total, extra });
 
 async function campaignRow(id: string): Promise<Json> {
   const [c] = await rows<Json>(`select total_referrals, awarded_at, status from public.campaigns where id = $1`, [id]);

@@ -14,6 +14,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { call, codeOf, expectDomainError, ids, pay, paymentData, pool, sqlDb, sqlRows as rows, uid, webhook } from "../helpers";
+import * as world from "../world";
 import { inject } from "vitest";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -23,21 +24,19 @@ afterAll(async () => {
   await sqlDb().close();
 });
 
-async function company(settings: Record<string, unknown> = {}) {
-  const t = ids();
-  await call("update_program_settings", {
-    p_company_id: t.company,
-    p_settings: { hold_days: 0, fraud_mode: "off", commission_rate_bp: 2000, points_welcome: 0, points_first_payment: 0, points_recurring: 0, points_l2: 0, ...settings },
+/** A fresh company (world.QUIET), 20 % commissions and no points unless `settings` say otherwise. */
+const company = (settings: Record<string, unknown> = {}) =>
+  world.company({
+    commission_rate_bp: 2000,
+    points_welcome: 0,
+    points_first_payment: 0,
+    points_recurring: 0,
+    points_l2: 0,
+    ...settings,
   });
-  return t;
-}
-/** A new referee of `referrer` pays `total` dollars; returns the payment's data. */
-async function buy(companyId: string, referrer: string, total = 10, extra: Record<string, unknown> = {}) {
-  const code = await codeOf(companyId, referrer, referrer.slice(5, 12));
-  const data = { ...paymentData({ user: uid("user_b"), total, code }), ...extra };
-  await pay(companyId, data);
-  return data;
-}
+/** A new referee of `referrer` pays `total` dollars (world.buy; the code made from the referrer's id); returns the payment's data. */
+const buy = async (companyId: string, referrer: string, total = 10, extra: Record<string, unknown> = {}) =>
+  (await world.buy(companyId, { via: referrer, viaUsername: referrer.slice(5, 12), total, extra })).data;
 /** The level-1 commission of a payment: [amount in cents, rate_bp, tier_bonus_bp, streak_multiplier]. */
 async function level1(companyId: string, paymentId: string) {
   const [c] = await rows<Json>(

@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { call, codeOf, expectDomainError, ids, pay, paymentData, pool, sqlDb, sqlRows as rows, uid } from "../helpers";
+import { click } from "../world";
 
 const sql = pool(inject("sqlDbUrl"));
 afterAll(async () => {
@@ -13,15 +14,6 @@ afterAll(async () => {
   await sql.end();
 });
 
-const click = (code: string) =>
-  call("record_click", {
-    p_code: code,
-    p_visitor_hash: uid("v"),
-    p_user_agent: "Mozilla/5.0",
-    p_referrer_url: null,
-    p_country: null,
-    p_is_bot: false,
-  });
 const commissionsOf = (company: string) =>
   rows<{ beneficiary_user_id: string; amount_cents: string }>(
     `select beneficiary_user_id, amount_cents::text from public.commissions where company_id = $1 order by created_at`,

@@ -10,6 +10,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { call, codeOf, expectDomainError, ids, pay, paymentData, sqlDb, sqlRows as rows, uid, webhook } from "../helpers";
+import * as world from "../world";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -18,17 +19,11 @@ afterAll(async () => {
   await sqlDb().close();
 });
 
-async function company(settings: Record<string, unknown> = {}) {
-  const t = ids();
-  await call("update_program_settings", { p_company_id: t.company, p_settings: { hold_days: 0, fraud_mode: "off", ...settings } });
-  return t;
-}
-async function buy(companyId: string, referrer: string, extra: Record<string, unknown> = {}) {
-  const code = await codeOf(companyId, referrer, referrer.slice(5, 12));
-  const data = { ...paymentData({ user: uid("user_b"), total: 10, code }), ...extra };
-  await pay(companyId, data);
-  return data.id as string;
-}
+/** A fresh company (world.QUIET) with these settings. */
+const company = (settings: Record<string, unknown> = {}) => world.company(settings);
+/** A new referee of `referrer` pays $10 (world.buy; the code made from the referrer's id); returns the payment id. */
+const buy = async (companyId: string, referrer: string, extra: Record<string, unknown> = {}) =>
+  (await world.buy(companyId, { via: referrer, viaUsername: referrer.slice(5, 12), total: 10, extra })).id;
 const board = (companyId: string, viewer: string, period = "week", creator = false): Promise<Json> =>
   call("get_leaderboard", { p_company_id: companyId, p_viewer: viewer, p_period: period, p_creator: creator });
 const boards = (companyId: string) =>
