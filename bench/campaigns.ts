@@ -92,7 +92,7 @@ await q(
    select company_id, period, period_start, conversions, count(*) from public.leaderboard_counts where company_id = $1 and conversions > 0 group by 1, 2, 3, 4`,
   [company],
 );
-// gamification (…_streaks_tiers_drops.sql, …_challenges.sql): every member has a tier and a
+// gamification (supabase/schemas/60_gamification.sql): every member has a tier and a
 // streak, two challenges run and every member has progress in the first
 await q(`select public.update_program_settings($1, '{"streaks_enabled": true, "tiers_enabled": true, "drop_chance_pct": 10}')`, [company]);
 await q(

@@ -1,7 +1,7 @@
 /**
  * Campaigns (table `campaigns`; see docs/architecture.md, "Campaigns and rewards"). SQL: create_campaign,
  * update_campaign, set_campaign_status, list_campaigns, get_campaign, advance_campaigns,
- * award_campaign_prizes (migration …_campaigns.sql, where a conversion joins the campaign
+ * award_campaign_prizes (supabase/schemas/50_campaigns.sql, where a conversion joins the campaign
  * active then, its bonus rate and points apply, and the standings are kept).
  *
  * Status draft → active → ended → archived follows the dates (derived on every read, moved

@@ -1,5 +1,5 @@
 /**
- * Fraud checks (see docs/architecture.md, "Fraud"; SQL: supabase/migrations/20261122020000_fraud.sql —
+ * Fraud checks (see docs/architecture.md, "Fraud"; SQL: supabase/schemas/40_fraud.sql —
  * run_fraud_checks decides inside the payment's transaction, decide_referral(s) applies a
  * creator's review, list_fraud_queue / get_member_fraud read it).
  *

@@ -1,10 +1,10 @@
 /**
  * Gamification (see docs/architecture.md, "Gamification"). Leaderboards — SQL get_leaderboard,
- * set_leaderboard_anonymous, bump_leaderboards, rebuild_leaderboards (migration
- * …_leaderboards.sql); streaks, tiers and surprise drops — get_member_gamification,
- * gamification_preview, expire_streaks (…_streaks_tiers_drops.sql); snapshots —
- * snapshot_leaderboards, get_leaderboard_snapshot (…_leaderboard_snapshots.sql); challenges —
- * create_challenge, stop_challenge, list_challenges (…_challenges.sql). Boards are weekly
+ * set_leaderboard_anonymous, bump_leaderboards, rebuild_leaderboards (all in
+ * supabase/schemas/60_gamification.sql); streaks, tiers and surprise drops — get_member_gamification,
+ * gamification_preview, expire_streaks (60_gamification.sql); snapshots —
+ * snapshot_leaderboards, get_leaderboard_snapshot (60_gamification.sql); challenges —
+ * create_challenge, stop_challenge, list_challenges (60_gamification.sql). Boards are weekly
  * (from Monday), monthly and all-time in the program's time zone, ranked by counted
  * conversions — held or rejected referrals and conversions refunded in full never count —
  * ties to who reached the count first.
@@ -116,7 +116,7 @@ export type MemberGamification = z.infer<typeof MemberGamification>;
 
 /**
  * The member Home's tier, streak and recent credits (SQL get_member_gamification, migration
- * …_streaks_tiers_drops.sql); a company seen the first time gets its program with the defaults.
+ * 60_gamification.sql); a company seen the first time gets its program with the defaults.
  */
 export function getMemberGamification(companyId: string, userId: string): Promise<MemberGamification> {
   return rpc("get_member_gamification", { p_company_id: companyId, p_user_id: userId }, MemberGamification);
@@ -173,7 +173,7 @@ export function getLeaderboardSnapshot(companyId: string, period: "week" | "mont
   return rpc("get_leaderboard_snapshot", { p_company_id: companyId, p_period: period, p_start: start, p_after_rank: afterRank }, LeaderboardSnapshot);
 }
 
-// ── Challenges (migration …_challenges.sql: referral_challenges) ──
+// ── Challenges (supabase/schemas/60_gamification.sql: referral_challenges) ──
 
 
 export const Challenge = z.object({

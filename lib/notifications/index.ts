@@ -1,7 +1,7 @@
 /**
  * Notifications through Whop (see docs/architecture.md, "Gamification"; SQL: queue_notification and
  * the outbox triggers, take_due_notifications, settle_notification, set_notifications_muted,
- * note_experience — migration …_notifications.sql). The event's transaction queues a row
+ * note_experience — supabase/schemas/70_notifications.sql). The event's transaction queues a row
  * (commission earned, tier reached, milestone reached, challenge completed, payout sent);
  * this module sends due rows after the commit (lib/webhooks/after-commit drainAfterCommit) —
  * the webhook for its company, a completed payout, and the `notifications` job for retries —

@@ -3,8 +3,8 @@
  * `reward_redemptions`; see docs/architecture.md, "Campaigns and rewards"). SQL: create_reward,
  * update_reward, list_rewards, list_reward_redemptions, get_member_rewards, claim_reward,
  * grant_reward_redemption, settle_reward_redemption, fulfil_reward_redemption,
- * retry_reward_redemption, mark_reward_claimed, due_reward_grants (migration
- * …_campaigns.sql, which also decides what counts and when a milestone unlocks).
+ * retry_reward_redemption, mark_reward_claimed, due_reward_grants (in
+ * supabase/schemas/50_campaigns.sql, which also decides what counts and when a milestone unlocks).
  *
  * A redemption goes pending → granted → claimed | failed. Points and money are granted
  * inside the database; a discount or free access is a Whop promo code made here, after the

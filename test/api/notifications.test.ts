@@ -1,5 +1,5 @@
 /**
- * Notifications through Whop (migration …_notifications.sql, lib/notifications) over HTTP
+ * Notifications through Whop (supabase/schemas/70_notifications.sql, lib/notifications) over HTTP
  * against the built app: a signed payment.succeeded webhook queues "commission earned" in its
  * transaction and the app sends it right after, through the real @whop/sdk
  * `notifications.create` to the Whop stand-in — to the member only, in the company's Referly

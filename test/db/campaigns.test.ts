@@ -1,5 +1,5 @@
 /**
- * Campaigns and milestone rewards (supabase/migrations/20261122040000_campaigns.sql; see
+ * Campaigns and milestone rewards (supabase/schemas/50_campaigns.sql; see
  * docs/architecture.md, "Campaigns and rewards", "The payment pipeline"; tables campaigns,
  * rewards, reward_redemptions), run for real on the test Postgres through the typed `rpc` the app uses.
  * Everything is made through the SQL functions (payments as signed-webhook data through

@@ -1,5 +1,5 @@
 /**
- * Streaks, tiers and surprise drops (supabase/migrations/20261122060000_streaks_tiers_drops.sql;
+ * Streaks, tiers and surprise drops (supabase/schemas/60_gamification.sql;
  * tables referral_streaks, referral_tiers, referral_rewards), on the test Postgres
  * through the typed `rpc` the app uses, payments made by webhook data through
  * process_webhook_event.

@@ -1,5 +1,5 @@
 /**
- * Hardening (supabase/migrations/20261122030000_hardening.sql), on the test
+ * Hardening (supabase/schemas/00_core.sql), on the test
  * Postgres through the typed rpc: retired codes stay their owner's, a member who has paid
  * can't add a referrer (no cash-back through an accomplice's code), landing URLs are https,
  * and database refusals reach users in plain words (lib/db/errors.ts).

@@ -1,5 +1,5 @@
 /**
- * Leaderboards (supabase/migrations/20261122050000_leaderboards.sql;
+ * Leaderboards (supabase/schemas/60_gamification.sql;
  * table referral_leaderboard), on the test Postgres through the typed `rpc` the app uses,
  * data made by signed-webhook data through process_webhook_event.
  *

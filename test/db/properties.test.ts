@@ -1,5 +1,5 @@
 /**
- * Property-based test of the money and points lifecycle (supabase/migrations), run for
+ * Property-based test of the money and points lifecycle (supabase/schemas), run for
  * real on the test Postgres (referly_sql), never mocked. Each fast-check run makes a fresh
  * company with mlm_enabled, max_level 2|3, random rates, hold_days 0|>0, a ledger account,
  * and a referrer chain A ← B ← C ← D (B, C and D pay; A paying is "no attribution"), then
@@ -10,7 +10,7 @@
  * cancel), points items, redemptions and grants, and interleavings concurrent requests can
  * really take in production (a refund webhook still in its transaction while members request
  * payouts and the creator starts them), run in a fixed order so every run replays exactly.
- * Fraud (20261122020000_fraud.sql) runs in every sequence: the program's fraud_mode (hold,
+ * Fraud (supabase/schemas/40_fraud.sql) runs in every sequence: the program's fraud_mode (hold,
  * flag, off), hold score and disposable_email weight are random; first payments carry signals
  * (a throwaway email, a card a chain member paid with, an email the referrer has) so
  * conversions come out clear, flagged or held; the creator approves or rejects (one, or in
@@ -43,7 +43,7 @@
  *     there net to ≤ 0: a clawback, or a commission with its own clawback after a failed
  *     transfer); the score is the capped sum of the flagged checks' weights, a held referral
  *     scored at least the hold score, and mode 'flag' never holds, 'off' never checks.
- *  9. campaigns (20261122040000_campaigns.sql; in about half the runs a campaign with a random
+ *  9. campaigns (supabase/schemas/50_campaigns.sql; in about half the runs a campaign with a random
  *     bonus rate, bonus points and money / points prizes runs from the start, a step may end it
  *     mid-sequence, and such a run always ends with it: the campaign ended and its prizes
  *     granted, every hold passed, every member paid what they can withdraw): a referral counts exactly when referral_counts says (converted, not held or
@@ -312,7 +312,7 @@ const configArb = rec({
     }),
     { nil: null },
   ),
-  // streaks, tiers and drops (20261122060000_streaks_tiers_drops.sql): each on or off
+  // streaks, tiers and drops (supabase/schemas/60_gamification.sql): each on or off
   gamification: rec({
     streaks: fc.boolean(),
     stepPct: fc.integer({ min: 0, max: 100 }),

@@ -1,5 +1,5 @@
 /**
- * The SQL functions of supabase/migrations, run for real on the test Postgres
+ * The SQL functions of supabase/schemas (as the migrations build them), run for real on the test Postgres
  * (referly_sql) through the same pg backend and typed `rpc` the app uses. Every test
  * works on its own company and users (ids()), so tests never see each other's rows.
  * Amounts are asserted to the cent.
