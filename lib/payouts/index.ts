@@ -61,17 +61,20 @@ export async function requestPayout(companyId: string, userId: string, automatic
 }
 
 /**
- * Send a payout (creator's approve or retry, automatic mode, the payouts job). A definite
+ * Send a payout (creator's approve or retry, automatic mode, the payouts job). Claiming the
+ * send is atomic (start_payout): while one send is in flight, another approval answers
+ * DomainError 409 "already being paid" and Whop is not called; only the payouts job passes
+ * `resend` (for a payout whose send got no answer 10 minutes ago, same idempotence key). A definite
  * refusal by Whop (an API error with a 4xx status) fails it with Whop's message; no answer
  * (timeout, network, 5xx) leaves it processing — the outcome is unknown — and the payouts
  * job resends it with the same idempotence key. A saved ledger account that is not the
  * company's own (per Whop) fails the payout with NOT_OWN_ACCOUNT before any transfer.
  * Throws DomainError from start_payout, or the SDK's error when Whop can't be asked.
  */
-export async function payPayout(companyId: string, payoutId: string): Promise<Payout> {
+export async function payPayout(companyId: string, payoutId: string, opts: { resend?: boolean } = {}): Promise<Payout> {
   // the company's own account, from Whop, before anything moves (a lookup failure throws)
   const own = await companyLedgerAccount(companyId);
-  const p = await rpc("start_payout", { p_company_id: companyId, p_payout_id: payoutId }, Started);
+  const p = await rpc("start_payout", { p_company_id: companyId, p_payout_id: payoutId, p_resend: opts.resend ?? false }, Started);
   if (p.status === "cancelled") return rpc("get_payout", { p_company_id: companyId, p_payout_id: p.id }, Payout);
   if (!own || own.id !== p.ledger_account_id) {
     return rpc("fail_payout", { p_company_id: companyId, p_payout_id: p.id, p_error: NOT_OWN_ACCOUNT }, Payout);
@@ -119,7 +122,7 @@ export async function runPayoutBatch(): Promise<Record<string, number>> {
   for (const d of due) {
     let status: string;
     try {
-      status = (await payPayout(d.company_id, d.payout_id)).status;
+      status = (await payPayout(d.company_id, d.payout_id, { resend: true })).status;
     } catch (err) {
       status = "skipped";
       console.error(`payout ${d.payout_id}`, err);

@@ -266,15 +266,19 @@ begin
   return to_jsonb(v_payout);
 end $$;
 
--- Start (or retry) paying a payout: requested | failed | processing → processing. A failed
--- payout (nothing was sent) takes the member's whole withdrawable balance again, clawbacks
--- included, under the same id. The amount is recomputed
+-- Claim the sending of a payout: requested | failed → processing, atomically (the payout's
+-- row lock), so one send is in flight at a time: a second approval while it is processing
+-- is refused (RL409 "already being paid") and calls Whop not at all. Only the payouts job
+-- resends (p_resend), and only a payout processing for over 10 minutes (its send got no
+-- answer; the resend reuses the idempotence key). A failed payout (nothing was sent) takes
+-- the member's whole withdrawable balance again, clawbacks included, under the same id. The
+-- amount is recomputed
 -- from what is attached now (a refund may have reduced it). Returns what transfers.create
 -- needs: {id, status:'processing', user_id, amount_cents, amount (decimal text), currency,
 -- ledger_account_id}; or {id, status:'cancelled'} when refunds left nothing to pay.
--- Errors: RL404 unknown, RL409 completed/cancelled or another payout open, RL400 no
--- ledger account set.
-create function public.start_payout(p_company_id text, p_payout_id uuid) returns jsonb
+-- Errors: RL404 unknown, RL409 completed/cancelled, already being paid or another payout
+-- open, RL400 no ledger account set.
+create function public.start_payout(p_company_id text, p_payout_id uuid, p_resend boolean default false) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   v public.payouts;
@@ -287,6 +291,9 @@ begin
   if v.id is null then raise exception 'No such payout' using errcode = 'RL404'; end if;
   if v.status not in ('requested', 'failed', 'processing') then
     raise exception 'A % payout can''t be paid', v.status using errcode = 'RL409';
+  end if;
+  if v.status = 'processing' and not (p_resend and v.updated_at < now() - interval '10 minutes') then
+    raise exception 'This payout is already being paid' using errcode = 'RL409';
   end if;
   if v_program.ledger_account_id is null then
     raise exception 'Set the company''s Whop ledger account id in settings before paying out' using errcode = 'RL400';
