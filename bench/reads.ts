@@ -179,7 +179,10 @@ async function seed(cx: pg.Client, c: Company) {
   await cx.query(`set session_replication_role = replica; set work_mem = '256MB'; set maintenance_work_mem = '1GB';
     set temp_buffers = '1GB'; set synchronous_commit = off; select setseed(${c.p === "b" ? 0.42 : 0.17})`);
   const member = `'user_' || :p || 'm'`; // || index
-  const code = `md5(:co || ':code:' || `; // index || ')::uuid'
+  // ids are derived from their key, so later statements can compute them, and are valid v4
+  // UUIDs (version and variant bits set), which the app's z.uuid() requires
+  const uuid = (key: string) => `overlay(overlay(md5(${key}) placing '4' from 13) placing '8' from 17)::uuid`;
+  const code = (index: string) => uuid(`:co || ':code:' || ${index}`);
 
   await run(
     "programs, points_items",
@@ -207,7 +210,7 @@ async function seed(cx: pg.Client, c: Company) {
   await run(
     "referral_codes",
     `insert into public.referral_codes (id, company_id, user_id, code, is_active, created_at)
-     select ${code} i)::uuid, :co, ${member} || i, upper(:p) || 'M' || i, i % 250 <> 0, now() - interval '400 days'
+     select ${code("i")}, :co, ${member} || i, upper(:p) || 'M' || i, i % 250 <> 0, now() - interval '400 days'
      from generate_series(1, :members) i`,
   );
   // referrer: member 1 for the first 6 %, else 2 + (members-1)·u³ (a heavy tail); never the referee
@@ -227,7 +230,7 @@ async function seed(cx: pg.Client, c: Company) {
               when created_at > now() - interval '90 days' then 'pending' else 'expired' end as status,
          least(created_at + interval '10 days' * power(r_conv, 2), now()) as conv_at
        from base b)
-     select :co, ${member} || referrer_i, referee, ${code} referrer_i)::uuid, case when r_src < 0.85 then 'link' else 'claim' end,
+     select :co, ${member} || referrer_i, referee, ${code("referrer_i")}, case when r_src < 0.85 then 'link' else 'claim' end,
        status,
        case when status = 'converted' and r_sign < 0.9 then created_at + (conv_at - created_at) * r_sign
             when status in ('pending', 'expired') and r_sign < 0.4 then created_at + interval '1 day' * r_sign end,
@@ -241,7 +244,7 @@ async function seed(cx: pg.Client, c: Company) {
     "referral_clicks",
     `insert into public.referral_clicks (company_id, code_id, visitor_hash, user_agent, referrer_url, country, is_bot, counted,
        converted, created_at)
-     select :co, ${code} code_i)::uuid, md5(:p || k), case when r_bot < 0.05 then 'Googlebot/2.1' else 'Mozilla/5.0 Chrome/131' end,
+     select :co, ${code("code_i")}, md5(:p || k), case when r_bot < 0.05 then 'Googlebot/2.1' else 'Mozilla/5.0 Chrome/131' end,
        (array['https://www.youtube.com/watch?v=abc', 'https://twitter.com/someone/status/1', 'https://t.co/xyz',
               'https://www.reddit.com/r/side/comments/1', 'https://discord.com/channels/1/2', 'https://www.google.com/',
               'https://www.instagram.com/p/1', 'https://www.tiktok.com/@x/video/1', null, null])[1 + floor(r_src * 10)::int],
@@ -274,9 +277,9 @@ async function seed(cx: pg.Client, c: Company) {
              from public.referrals r where r.company_id = :co and r.status = 'converted') x,
          generate_series(0, x.n - 1) g(k)) y;
      alter table stage add column id uuid, add column payout_id uuid, add column paid_at timestamptz;
-     update stage set id = md5(:co || ':com:' || seq)::uuid,
-       payout_id = case when status = 'paid' then md5(:co || ':payout:' || beneficiary || ':' || date_trunc('month', created_at + interval '14 days'))::uuid
-                        when status = 'available' and abs(hashtext(beneficiary)) % 20 = 0 then md5(:co || ':open:' || beneficiary)::uuid end,
+     update stage set id = ${uuid(":co || ':com:' || seq")},
+       payout_id = case when status = 'paid' then ${uuid(":co || ':payout:' || beneficiary || ':' || date_trunc('month', created_at + interval '14 days')")}
+                        when status = 'available' and abs(hashtext(beneficiary)) % 20 = 0 then ${uuid(":co || ':open:' || beneficiary")} end,
        paid_at = case when status = 'paid' then least(now(), date_trunc('month', created_at + interval '14 days') + interval '1 month 1 hour'
                         + interval '1 minute' * (abs(hashtext(beneficiary)) % 2880)) end;
      analyze stage`,
@@ -317,7 +320,7 @@ async function seed(cx: pg.Client, c: Company) {
          case when status = 'cancelled' then 'Self-referral' end
        from stage
        union all
-       select md5(:co || ':claw:' || seq)::uuid, :co, referral_id, 'pay_' || :p || seq, beneficiary, 1, amount, 2000, -commission,
+       select ${uuid(":co || ':claw:' || seq")}, :co, referral_id, 'pay_' || :p || seq, beneficiary, 1, amount, 2000, -commission,
          'USD', 'available', least(now(), paid_at + interval '3 days'), least(now(), paid_at + interval '3 days'),
          least(now(), paid_at + interval '3 days'), 'clawback', 0, 'rfd_' || :p || seq, id, null, null, 'refund'
        from stage where status = 'paid' and r_claw < 0.005) x
