@@ -14,6 +14,9 @@ export class DomainError extends Error {
   }
 }
 
+/** The words of a 503: a bounded wait ran out (lib/db/index.ts re-exports it as BUSY_MESSAGE). */
+export const BUSY = "Referly's database is busy right now: nothing was saved, try again in a few seconds";
+
 /** Plain words for the check constraints a form can run into (the rest are named by their column). */
 const CONSTRAINT_MESSAGES: Record<string, string> = {
   programs_landing_url_https: "The landing URL must be a full https:// address (like https://example.com/join)",
@@ -47,7 +50,7 @@ export function toDomainError(err: unknown): unknown {
   // a bounded wait ran out (lib/db/pg.ts APP_DB_LIMITS) or a deadlock was broken: the
   // transaction rolled back, so the same request can simply be sent again
   if (["55P03", "57014", "40P01", "40001"].includes(code) || message === "timeout exceeded when trying to connect") {
-    return new DomainError(503, "Referly's database is busy right now: nothing was saved, try again in a few seconds");
+    return new DomainError(503, BUSY);
   }
   switch (code) {
     case "23514": // check_violation

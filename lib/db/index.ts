@@ -8,7 +8,7 @@
  */
 import type { ZodType } from "zod";
 import { env } from "../env";
-import { toDomainError } from "./errors";
+import { BUSY, DomainError, toDomainError } from "./errors";
 
 export { DomainError } from "./errors";
 
@@ -42,6 +42,55 @@ export function getBackend(): Promise<RpcBackend> {
   if (backend) return Promise.resolve(backend);
   pending ??= makeBackend().then((b) => (backend = b));
   return pending;
+}
+
+/** What a caller hears when the database is too busy (a bounded wait ran out): nothing was written. */
+export { BUSY as BUSY_MESSAGE } from "./errors";
+
+/**
+ * How many of this process's database calls one company may have in flight at once: half the
+ * app's pool (lib/db/pg.ts, 10 connections), so while one company's work is stuck (its locks
+ * held, a burst of its webhooks) the other half serves every other company at its normal speed.
+ */
+export const COMPANY_SHARE = 5;
+
+interface Share {
+  active: number;
+  waiting: (() => void)[];
+}
+const shares = new Map<string, Share>();
+
+/**
+ * Run `fn` (one company's database work) within the company's share of this process's
+ * connections: at most `share` at once; beyond that it waits up to `waitMs` for a slot, then
+ * throws DomainError 503 (BUSY_MESSAGE) without running. A finished call hands its slot to
+ * the first waiter.
+ */
+export async function withCompanyShare<T>(companyId: string, fn: () => Promise<T>, share = COMPANY_SHARE, waitMs = 10_000): Promise<T> {
+  let s = shares.get(companyId);
+  if (!s) shares.set(companyId, (s = { active: 0, waiting: [] }));
+  const slot = s;
+  if (slot.active < share) slot.active++;
+  else {
+    await new Promise<void>((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        slot.waiting.splice(slot.waiting.indexOf(wake), 1);
+        reject(new DomainError(503, BUSY));
+      }, waitMs);
+      slot.waiting.push(wake);
+    });
+  }
+  try {
+    return await fn();
+  } finally {
+    const next = slot.waiting.shift();
+    if (next) next(); // the slot passes on, still counted
+    else if (--slot.active === 0) shares.delete(companyId);
+  }
 }
 
 /**

@@ -20,7 +20,7 @@
  * database failure throws (route → 500, so Whop retries).
  */
 import { z } from "zod";
-import { DomainError, rpc } from "../db";
+import { DomainError, rpc, withCompanyShare } from "../db";
 import { paymentSignals, type PaymentEvidence } from "../fraud";
 import { displayField } from "../referrals";
 import { whop } from "../whop/client";
@@ -142,12 +142,15 @@ export async function receiveWhopWebhook(rawBody: string, headers: Headers): Pro
   }
   // events without a handler are recorded by id only
   try {
-    const r = await rpc(
-      "process_webhook_event",
-      { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: parsed ? withSignals(parsed.data) : { id: Id.safeParse(data.id).success ? data.id : null } },
-      Processed,
-    );
     const company = company_id ?? (parsed?.data.company as { id?: string } | null | undefined)?.id;
+    // within the company's share of the pool: one company's stuck work never holds every connection
+    const r = await withCompanyShare(company ?? "", () =>
+      rpc(
+        "process_webhook_event",
+        { p_event_id: id, p_type: type, p_company_id: company_id ?? null, p_data: parsed ? withSignals(parsed.data) : { id: Id.safeParse(data.id).success ? data.id : null } },
+        Processed,
+      ),
+    );
     // only a payment unlocks rewards (a conversion crossing a milestone); the job does the rest
     if (type === "payment.succeeded" && !r.duplicate && company) {
       // rewards it unlocked, then what the payment earned told to the members (bounded; the

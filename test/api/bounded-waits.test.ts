@@ -65,3 +65,30 @@ describe("bounded waits", () => {
     expect(commissions.map((c) => c.amount_cents)).toEqual(["1000"]);
   });
 });
+
+describe("a company's share of the pool", () => {
+  it("12 webhooks of a stuck company hold at most half the connections: another company is answered before any of them", { timeout: 90_000 }, async () => {
+    const busy = ids();
+    const other = ids();
+    const busyCode = await codeFor(busy.company, busy.referrer);
+    const otherCode = await codeFor(other.company, other.referrer);
+    holder = new pg.Client({ connectionString: inject("apiDbUrl") });
+    await holder.connect();
+    await holder.query("begin");
+    await holder.query("select pg_advisory_xact_lock(hashtextextended('rollups:' || $1, 0))", [busy.company]);
+
+    // more of the busy company's deliveries than the pool has connections (10), all waiting on its lock
+    const stuck = Array.from({ length: 12 }, () => post(payment(busy, { metadata: { referral_code: busyCode }, user: { id: `user_s${Math.random().toString(36).slice(2, 10)}`, username: "s", name: null } })));
+    await new Promise((r) => setTimeout(r, 500));
+    const meanwhile = await post(payment(other, { metadata: { referral_code: otherCode } }));
+    const answers = await Promise.all(stuck);
+
+    expect(meanwhile.status).toBe(200);
+    expect(meanwhile.json).toMatchObject({ ok: true, outcome: "commission_created" });
+    // answered before the first of the stuck ones (which wait out their 5 s lock bound)
+    expect(meanwhile.at).toBeLessThan(Math.min(...answers.map((a) => a.at)));
+    expect(answers.map((a) => [a.status, a.retryAfter])).toEqual(Array(12).fill([503, "5"]));
+    const [written] = await rows<{ n: number }>(`select count(*)::int as n from public.payments where company_id = $1`, [busy.company]);
+    expect(written.n).toBe(0);
+  });
+});
