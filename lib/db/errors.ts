@@ -14,7 +14,7 @@ export class DomainError extends Error {
   }
 }
 
-/** The words of a 503: a bounded wait ran out (lib/db/index.ts re-exports it as BUSY_MESSAGE). */
+/** The words of a 503: a bounded wait ran out, nothing was written (toDomainError, withCompanyShare). */
 export const BUSY = "Referly's database is busy right now: nothing was saved, try again in a few seconds";
 
 /** Plain words for the check constraints a form can run into (the rest are named by their column). */

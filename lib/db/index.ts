@@ -44,9 +44,6 @@ export function getBackend(): Promise<RpcBackend> {
   return pending;
 }
 
-/** What a caller hears when the database is too busy (a bounded wait ran out): nothing was written. */
-export { BUSY as BUSY_MESSAGE } from "./errors";
-
 /**
  * How many of this process's database calls one company may have in flight at once: half the
  * app's pool (lib/db/pg.ts, 10 connections), so while one company's work is stuck (its locks
@@ -63,7 +60,7 @@ const shares = new Map<string, Share>();
 /**
  * Run `fn` (one company's database work) within the company's share of this process's
  * connections: at most `share` at once; beyond that it waits up to `waitMs` for a slot, then
- * throws DomainError 503 (BUSY_MESSAGE) without running. A finished call hands its slot to
+ * throws DomainError 503 (lib/db/errors.ts BUSY) without running. A finished call hands its slot to
  * the first waiter.
  */
 export async function withCompanyShare<T>(companyId: string, fn: () => Promise<T>, share = COMPANY_SHARE, waitMs = 10_000): Promise<T> {

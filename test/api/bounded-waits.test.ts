@@ -21,18 +21,26 @@ afterEach(async () => {
   holder = undefined;
 });
 
+/**
+ * Two companies with a referrer's code each; another session holds the first one's rollups
+ * lock (what a long rebuild or a stuck writer does) until the test ends (afterEach).
+ */
+async function stuckCompanyBesideAnother() {
+  const busy = ids();
+  const other = ids();
+  const busyCode = await codeFor(busy.company, busy.referrer);
+  const otherCode = await codeFor(other.company, other.referrer);
+  const lock = new pg.Client({ connectionString: inject("apiDbUrl") });
+  holder = lock;
+  await lock.connect();
+  await lock.query("begin");
+  await lock.query("select pg_advisory_xact_lock(hashtextextended('rollups:' || $1, 0))", [busy.company]);
+  return { busy, other, busyCode, otherCode, release: () => lock.query("rollback") };
+}
+
 describe("bounded waits", () => {
   it("a payment that can't get its company's lock answers 503 + Retry-After, writes nothing, and is applied once when redelivered", { timeout: 60_000 }, async () => {
-    const busy = ids();
-    const other = ids();
-    const busyCode = await codeFor(busy.company, busy.referrer);
-    const otherCode = await codeFor(other.company, other.referrer);
-
-    // another session holds the busy company's rollups lock (what a long rebuild or a stuck writer does)
-    holder = new pg.Client({ connectionString: inject("apiDbUrl") });
-    await holder.connect();
-    await holder.query("begin");
-    await holder.query("select pg_advisory_xact_lock(hashtextextended('rollups:' || $1, 0))", [busy.company]);
+    const { busy, other, busyCode, otherCode, release } = await stuckCompanyBesideAnother();
 
     const stuckEvent = payment(busy, { metadata: { referral_code: busyCode } });
     const sent = Date.now();
@@ -55,7 +63,7 @@ describe("bounded waits", () => {
     );
     expect(written).toEqual([{ events: 0, payments: 0, commissions: 0 }]);
 
-    await holder.query("rollback");
+    await release();
     const redelivered = await post(stuckEvent);
     expect(redelivered.status).toBe(200);
     expect(redelivered.json).toEqual({ ok: true, duplicate: false, outcome: "commission_created" });
@@ -68,14 +76,7 @@ describe("bounded waits", () => {
 
 describe("a company's share of the pool", () => {
   it("12 webhooks of a stuck company hold at most half the connections: another company is answered before any of them", { timeout: 90_000 }, async () => {
-    const busy = ids();
-    const other = ids();
-    const busyCode = await codeFor(busy.company, busy.referrer);
-    const otherCode = await codeFor(other.company, other.referrer);
-    holder = new pg.Client({ connectionString: inject("apiDbUrl") });
-    await holder.connect();
-    await holder.query("begin");
-    await holder.query("select pg_advisory_xact_lock(hashtextextended('rollups:' || $1, 0))", [busy.company]);
+    const { busy, other, busyCode, otherCode } = await stuckCompanyBesideAnother();
 
     // more of the busy company's deliveries than the pool has connections (10), all waiting on its lock
     const stuck = Array.from({ length: 12 }, () => post(payment(busy, { metadata: { referral_code: busyCode }, user: { id: `user_s${Math.random().toString(36).slice(2, 10)}`, username: "s", name: null } })));
